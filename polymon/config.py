@@ -1,0 +1,221 @@
+"""Configuration: frozen msgspec Structs decoded from TOML, with environment overrides.
+
+Every key lives in a section (`[polymarket]`, `[storage]`, …). Any key can be overridden by an
+environment variable `POLYMON_<SECTION>__<KEY>` (upper case, double underscore), for example
+`POLYMON_STORAGE__URL=http://ch:8123/polymon`. Unknown keys, in the file or in the environment,
+are an error that names the key. Durations and sizes carry their unit in the field name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from polymon.errors import ConfigError
+
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+CheckMode = Literal["off", "observe", "resync"]
+HashRecipe = Literal["v1", "v2", "v3"]
+
+ENV_PREFIX = "POLYMON_"
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section: immutable, keyword-only, unknown keys rejected."""
+
+
+class ServiceConfig(Section):
+    """Process-wide settings.
+
+    data_dir: local state (API keys, triggers, journal, embedded ClickHouse).
+    shutdown_grace_secs: how long writers may flush after SIGTERM before the process exits.
+    """
+
+    data_dir: str = "./data"
+    shutdown_grace_secs: PositiveFloat = 8.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class PolymarketConfig(Section):
+    """The venue: endpoints, subscription layout and connection health.
+
+    max_markets: cap on markets subscribed at bootstrap (0 = every active market).
+    shards: number of shard tasks; assets are assigned by a stable hash of the asset id.
+    max_assets_per_connection: Polymarket silently drops initial snapshots above ~500.
+    """
+
+    ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    clob_url: str = "https://clob.polymarket.com"
+    gamma_url: str = "https://gamma-api.polymarket.com"
+    max_markets: NonNegInt = 0
+    shards: PositiveInt = 8
+    max_assets_per_connection: Annotated[int, msgspec.Meta(gt=0, le=500)] = 200
+    ping_interval_secs: PositiveFloat = 10.0
+    silence_timeout_secs: PositiveFloat = 30.0
+    handshake_timeout_secs: PositiveFloat = 10.0
+    reconnect_min_secs: PositiveFloat = 1.0
+    reconnect_max_secs: PositiveFloat = 30.0
+    healthy_after_secs: PositiveFloat = 60.0
+    connection_stagger_secs: NonNegFloat = 0.25
+    http_timeout_secs: PositiveFloat = 15.0
+    gamma_page_limit: Annotated[int, msgspec.Meta(gt=0, le=100)] = 100
+    max_frame_bytes: PositiveInt = 1 << 20
+
+
+class IntegrityConfig(Section):
+    """Book integrity checks and REST resync.
+
+    mode: what a best-bid/ask disagreement, a crossed book, a disagreeing `book` checkpoint or a
+      silent connection does: `off` (nothing), `observe` (count and record a gap event) or
+      `resync` (also fetch the book from REST).
+    hash_mode: the same choice for venue hash mismatches; `observe` by default because
+      Polymarket has changed its hash recipe without notice.
+    hash_recipe: v1 (6 fields, to mid 2025), v2 (9 fields, Jul-Nov 2025), v3 (10 fields, current).
+    hash_timestamp_slack_ms: also accept hashes made with a timestamp up to this much earlier than
+      the message's own (the 2024 server did this; 0 for current data).
+    stale_after_secs: a book with no update for this long is served as `stale`.
+    data_silence_secs: a connection that only sees PONGs for this long while others carry data is
+      treated as frozen (a known venue fault) and reconnected.
+    """
+
+    mode: CheckMode = "resync"
+    hash_mode: CheckMode = "observe"
+    hash_recipe: HashRecipe = "v3"
+    hash_timestamp_slack_ms: NonNegInt = 0
+    resync_min_interval_secs: NonNegFloat = 30.0
+    resync_budget_per_sec: PositiveFloat = 5.0
+    resync_batch_size: Annotated[int, msgspec.Meta(gt=0, le=500)] = 50
+    resync_buffer_messages: PositiveInt = 1000
+    stale_after_secs: PositiveFloat = 600.0
+    data_silence_secs: PositiveFloat = 120.0
+
+
+class StorageConfig(Section):
+    """ClickHouse: `chdb:///abs/dir` (embedded) or `http(s)://host:port/db` (server).
+
+    An empty url means `chdb://<service.data_dir>/clickhouse`.
+    """
+
+    url: str = ""
+    user: str = "default"
+    password: str = msgspec.field(default="")
+    gap_channel_size: PositiveInt = 10_000
+
+
+class HttpConfig(Section):
+    """The HTTP API listen address."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8787
+
+
+class WebhooksConfig(Section):
+    """Webhook delivery. allow_private permits loopback/private receivers (tests, LAN setups)."""
+
+    allow_private: bool = False
+
+
+class SimulatorConfig(Section):
+    """The built-in simulated exchange (`polymon simulate`, `polymon run --simulate`).
+
+    rate_per_sec: book events per second across all markets.
+    drop_every_secs / silent_every_secs: fault knobs, 0 disables.
+    wrong_hash_ratio / malformed_ratio: share of frames with a wrong hash or garbage.
+    """
+
+    host: str = "127.0.0.1"
+    port: Port = 0
+    markets: PositiveInt = 20
+    seed: int = 1
+    rate_per_sec: PositiveFloat = 50.0
+    trade_ratio: Probability = 0.05
+    tick_change_ratio: Probability = 0.002
+    drop_every_secs: NonNegFloat = 0.0
+    silent_every_secs: NonNegFloat = 0.0
+    silent_for_secs: NonNegFloat = 0.0
+    wrong_hash_ratio: Probability = 0.0
+    malformed_ratio: Probability = 0.0
+
+
+class Config(Section):
+    """The whole configuration, one Struct per TOML section."""
+
+    service: ServiceConfig = msgspec.field(default_factory=ServiceConfig)
+    polymarket: PolymarketConfig = msgspec.field(default_factory=PolymarketConfig)
+    integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+
+    @property
+    def storage_url(self) -> str:
+        """The effective ClickHouse URL: `storage.url`, or the embedded store under data_dir."""
+        if self.storage.url:
+            return self.storage.url
+        return "chdb://" + str((Path(self.service.data_dir) / "clickhouse").resolve())
+
+    def __repr__(self) -> str:
+        # The default repr would print storage.password; never log the config object.
+        return f"Config(data_dir={self.service.data_dir!r}, ws_url={self.polymarket.ws_url!r})"
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, sep, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if not sep or not key:
+            raise ConfigError(f"environment variable {name}: expected POLYMON_<SECTION>__<KEY>")
+        if section not in sections:
+            raise ConfigError(f"environment variable {name}: unknown section {section!r}")
+        known = {f.name for f in msgspec.structs.fields(sections[section])}
+        if key not in known:
+            raise ConfigError(f"environment variable {name}: unknown key {section}.{key}")
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"config section [{section}] must be a table")
+        table[key] = value
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Load the config from `path` (or ./config.toml if present, else defaults) plus env overrides.
+
+    `overrides` (section -> key -> value) is applied last; the CLI uses it for flags.
+    Raises ConfigError naming the offending key or file.
+    """
+    raw: dict[str, Any] = {}
+    if path is None and Path("config.toml").is_file():
+        path = "config.toml"
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    _apply_env(raw, os.environ if environ is None else environ)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as e:
+        where = f" in {path}" if path is not None else ""
+        raise ConfigError(f"invalid config{where}: {e}") from e

@@ -1,0 +1,180 @@
+"""OrderBook: one token's L2 book, exact prices, cached best bid/ask.
+
+Each side is a `SortedDict` keyed by integer price units (1e-6, see `core.prices`); a level keeps
+the venue's exact price and size strings (for hashes and the API) and the size as a float (for
+depth arithmetic). The size in a venue update is the new total at that level, so an update is
+a set, and size 0 removes the level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sortedcontainers import SortedDict
+
+from polymon.errors import BookInvariantError
+
+BID = 0
+ASK = 1
+
+Level = tuple[str, str, float]
+"""(venue price string, venue size string, size)."""
+
+LevelUpdate = tuple[int, str, str, float]
+"""(price units, venue price string, venue size string, size)."""
+
+
+class OrderBook:
+    """L2 book for one outcome token with O(1) best bid/ask."""
+
+    __slots__ = ("_best_ask", "_best_bid", "asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids: SortedDict = SortedDict()
+        self.asks: SortedDict = SortedDict()
+        self._best_bid: int | None = None
+        self._best_ask: int | None = None
+
+    def replace(self, bids: Iterable[LevelUpdate], asks: Iterable[LevelUpdate]) -> None:
+        """Replace the whole book with a snapshot; zero-size levels are skipped.
+
+        Runtime complexity: O(n log n) in the number of levels.
+        """
+        self.bids = SortedDict({p: (pt, st, s) for p, pt, st, s in bids if s > 0})
+        self.asks = SortedDict({p: (pt, st, s) for p, pt, st, s in asks if s > 0})
+        self._best_bid = self.bids.peekitem(-1)[0] if self.bids else None
+        self._best_ask = self.asks.peekitem(0)[0] if self.asks else None
+
+    def clear(self) -> None:
+        """Remove every level. Runtime complexity: O(1)."""
+        self.replace((), ())
+
+    def set_level(self, side: int, price: int, price_text: str, size_text: str, size: float) -> float:
+        """Set the total size at one price (0 removes the level); returns the previous size.
+
+        Runtime complexity: O(log n).
+        """
+        if side == BID:
+            book, best = self.bids, self._best_bid
+        else:
+            book, best = self.asks, self._best_ask
+        previous = book.get(price)
+        if size > 0:
+            book[price] = (price_text, size_text, size)
+            if best is None or (price > best if side == BID else price < best):
+                best = price
+        elif previous is not None:
+            del book[price]
+            if price == best:
+                if not book:
+                    best = None
+                else:
+                    best = book.peekitem(-1 if side == BID else 0)[0]
+        if side == BID:
+            self._best_bid = best
+        else:
+            self._best_ask = best
+        return 0.0 if previous is None else float(previous[2])
+
+    @property
+    def best_bid(self) -> int | None:
+        """Highest bid price in units, or None. Runtime complexity: O(1)."""
+        return self._best_bid
+
+    @property
+    def best_ask(self) -> int | None:
+        """Lowest ask price in units, or None. Runtime complexity: O(1)."""
+        return self._best_ask
+
+    def best_level(self, side: int) -> Level | None:
+        """The best level of one side, or None. Runtime complexity: O(1)."""
+        if side == BID:
+            return None if self._best_bid is None else self.bids[self._best_bid]  # type: ignore[no-any-return]
+        return None if self._best_ask is None else self.asks[self._best_ask]  # type: ignore[no-any-return]
+
+    @property
+    def crossed(self) -> bool:
+        """True when best bid >= best ask (a venue or replay fault). Runtime complexity: O(1)."""
+        return (
+            self._best_bid is not None
+            and self._best_ask is not None
+            and self._best_bid >= self._best_ask
+        )
+
+    def levels(self, side: int, limit: int | None = None) -> list[Level]:
+        """Levels of one side, best first, at most `limit`. Runtime complexity: O(limit)."""
+        book = self.bids if side == BID else self.asks
+        n = len(book)
+        if limit is None or limit > n:
+            limit = n
+        values = book.values()
+        if side == BID:
+            return [values[i] for i in range(n - 1, n - 1 - limit, -1)]
+        return [values[i] for i in range(limit)]
+
+    def depth(self, side: int, levels: int) -> float:
+        """Total size of the best `levels` levels of one side. Runtime complexity: O(levels)."""
+        book = self.bids if side == BID else self.asks
+        values = book.values()
+        n = len(values)
+        if side == BID:
+            return sum(values[i][2] for i in range(n - 1, max(n - 1 - levels, -1), -1))
+        return sum(values[i][2] for i in range(min(levels, n)))
+
+    def imbalance(self, levels: int) -> float | None:
+        """(bid depth - ask depth) / (bid depth + ask depth) over the best `levels` levels.
+
+        In [-1, 1]; positive means more size bid. None for an empty book.
+        Runtime complexity: O(levels).
+        """
+        bid = self.depth(BID, levels)
+        ask = self.depth(ASK, levels)
+        total = bid + ask
+        return None if total <= 0 else (bid - ask) / total
+
+    def wire_levels(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Both sides as the venue orders them (bids ascending, asks descending), exact strings.
+
+        This is the order the venue hash is computed over. Runtime complexity: O(n).
+        """
+        bids = [(v[0], v[1]) for v in self.bids.values()]
+        asks = [(v[0], v[1]) for v in reversed(self.asks.values())]
+        return bids, asks
+
+    def same_levels(self, bids: Iterable[LevelUpdate], asks: Iterable[LevelUpdate]) -> bool:
+        """True when this book holds exactly these levels (by price units and size).
+
+        Runtime complexity: O(n).
+        """
+        for book, levels in ((self.bids, bids), (self.asks, asks)):
+            seen = 0
+            for price, _pt, _st, size in levels:
+                if size <= 0:
+                    continue
+                seen += 1
+                level = book.get(price)
+                if level is None or level[2] != size:
+                    return False
+            if seen != len(book):
+                return False
+        return True
+
+    def __len__(self) -> int:
+        """Number of levels on both sides."""
+        return len(self.bids) + len(self.asks)
+
+    def _check(self) -> None:
+        """Assert every structural invariant; raises BookInvariantError. O(n)."""
+        for name, book in (("bids", self.bids), ("asks", self.asks)):
+            keys = list(book.keys())
+            if keys != sorted(keys):
+                raise BookInvariantError(f"{name} keys are not sorted")
+            for price, (_pt, _st, size) in book.items():
+                if not size > 0:
+                    raise BookInvariantError(f"{name} level {price} has size {size}")
+        want_bid = self.bids.peekitem(-1)[0] if self.bids else None
+        want_ask = self.asks.peekitem(0)[0] if self.asks else None
+        if (self._best_bid, self._best_ask) != (want_bid, want_ask):
+            raise BookInvariantError(
+                f"cached best {self._best_bid}/{self._best_ask} != {want_bid}/{want_ask}"
+            )

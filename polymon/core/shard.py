@@ -1,0 +1,443 @@
+"""ShardState: the books of one shard, their integrity state and the rows they produce.
+
+Pure and synchronous: the async shell (`service.shards`) decodes frames, calls these methods
+with the time (`now`, monotonic seconds, for windows and rate limits; `wall_us`, epoch
+microseconds, for stored records) and drains `out` in bulk. Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, deque
+from collections.abc import Iterable
+
+import msgspec
+
+from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
+from polymon.core.bookhash import Recipe, book_hash
+from polymon.core.integrity import bbo_agrees, hash_matches
+from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
+from polymon.core.prices import format_mid, format_price, parse_price, parse_size, spread_bps
+from polymon.errors import BadNumber
+
+SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
+_TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
+
+BboRow = tuple[str, str, int, int, int, str, int, str, int]
+"""(asset_id, market, venue ts ms, recv µs, bid units (0 = none), bid size, ask units, ask size, seq)."""
+LevelRow = tuple[str, str, int, int, int, int, str, float, float, int]
+"""(asset_id, market, venue ts ms, recv µs, side, price units, size text, size, previous size, seq)."""
+TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
+"""(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
+fee bps, transaction hash, seq)."""
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """The integrity settings the core needs (built from IntegrityConfig by the service)."""
+
+    mode: str = "resync"
+    hash_mode: str = "observe"
+    hash_recipe: Recipe = "v3"
+    hash_timestamp_slack_ms: int = 0
+    resync_min_interval_secs: float = 30.0
+    resync_buffer_messages: int = 1000
+    stale_after_secs: float = 600.0
+    epoch_grace_secs: float = 2.0
+
+
+class AssetState:
+    """Everything a shard keeps for one token."""
+
+    __slots__ = (
+        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync", "last_trade_event_price",
+        "last_trade_price", "last_update", "market", "min_order_size", "neg_risk", "outcome", "phase",
+        "recent_trades", "resync_due", "tick_size", "timestamp_ms", "top",
+    )  # fmt: skip
+
+    def __init__(self, meta: AssetMeta) -> None:
+        self.asset_id = meta.asset_id
+        self.market = meta.market
+        self.outcome = meta.outcome
+        self.tick_size = meta.tick_size
+        self.min_order_size = meta.min_order_size
+        self.neg_risk = meta.neg_risk
+        self.book = OrderBook()
+        self.phase = Phase.AWAITING
+        self.last_trade_price = ""
+        self.last_trade_event_price = ""
+        self.timestamp_ms = 0
+        self.hash = ""
+        self.last_update = float("-inf")
+        self.gap: GapEvent | None = None
+        self.buffer: list[tuple[int, int, LevelUpdate]] = []
+        self.last_resync = float("-inf")
+        self.resync_due = False
+        self.epoch_since = 0.0
+        self.top: tuple[int, str, int, str] = (0, "", 0, "")
+        self.recent_trades: deque[str] = deque(maxlen=_TRADE_MEMORY)
+
+
+class ShardOutput:
+    """Rows and events produced since the shell last drained them (plain lists: O(1) append)."""
+
+    __slots__ = ("bbo", "gaps", "levels", "trades")
+
+    def __init__(self) -> None:
+        self.bbo: list[BboRow] = []
+        self.levels: list[LevelRow] = []
+        self.trades: list[TradeRow] = []
+        self.gaps: list[GapEvent] = []
+
+
+def _parse_levels(levels: Iterable[tuple[str, str]]) -> list[LevelUpdate]:
+    return [(parse_price(p), p, s, parse_size(s)) for p, s in levels]
+
+
+def trade_id(asset_id: str, timestamp: str, price: str, size: str, side: str, tx: str) -> str:
+    """A deterministic id for a trade message (the venue gives none); 16 hex chars."""
+    key = f"{asset_id}|{timestamp}|{price}|{size}|{side}|{tx}".encode()
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
+class ShardState:
+    """The books of one shard and the integrity state machine around them."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.assets: dict[str, AssetState] = {}
+        self.out = ShardOutput()
+        self.counts: Counter[str] = Counter()
+        self.seq = 0
+        self.messages = 0
+        self.level_updates = 0
+
+    # -- subscription -------------------------------------------------------------------
+    def track(self, meta: AssetMeta) -> AssetState:
+        """Start tracking a token (idempotent); its book waits for a snapshot. O(1)."""
+        state = self.assets.get(meta.asset_id)
+        if state is None:
+            state = self.assets[meta.asset_id] = AssetState(meta)
+        return state
+
+    def untrack(self, asset_id: str, wall_us: int) -> None:
+        """Stop tracking a token and drop its book; an open gap is closed as `unsubscribed`."""
+        state = self.assets.pop(asset_id, None)
+        if state is not None and state.gap is not None:
+            self._resolve(state, wall_us, "unsubscribed")
+
+    # -- venue events -------------------------------------------------------------------
+    def on_book(
+        self,
+        asset_id: str,
+        market: str,
+        timestamp_ms: int,
+        venue_hash: str,
+        bids: Iterable[tuple[str, str]],
+        asks: Iterable[tuple[str, str]],
+        *,
+        now: float,
+        wall_us: int,
+        tick_size: str = "",
+        last_trade_price: str = "",
+        min_order_size: str = "",
+        neg_risk: bool | None = None,
+        source: str = "ws_snapshot",
+    ) -> None:
+        """Replace a book with a snapshot (WS `book` or REST), closing any open gap.
+
+        A snapshot that disagrees with a book believed in sync is itself a gap (missed
+        deltas), recorded as `checkpoint_mismatch` and resolved by this snapshot.
+        Raises BadNumber (before changing anything) for an unparseable level.
+        """
+        state = self.assets.get(asset_id)
+        if state is None:
+            self.counts["skipped_untracked"] += 1
+            return
+        bid_levels, ask_levels = _parse_levels(bids), _parse_levels(asks)
+        if source == "rest_snapshot" and state.phase != Phase.RESYNCING:
+            self.counts["rest_snapshot_unneeded"] += 1
+            return
+        self.messages += 1
+        if market:
+            state.market = market
+        if tick_size:
+            state.tick_size = tick_size
+        if last_trade_price:
+            state.last_trade_price = last_trade_price
+        if min_order_size:
+            state.min_order_size = min_order_size
+        if neg_risk is not None:
+            state.neg_risk = neg_risk
+        if (
+            state.phase == Phase.SYNCED
+            and self.policy.mode != "off"
+            and not state.book.same_levels(bid_levels, ask_levels)
+        ):
+            self._open_gap(state, "checkpoint_mismatch", wall_us, f"snapshot ts {timestamp_ms}")
+        state.book.replace(bid_levels, ask_levels)
+        self.level_updates += len(bid_levels) + len(ask_levels)
+        buffered, state.buffer = state.buffer, []
+        replayed = 0
+        for ts, side, (price, pt, st, size) in buffered:
+            if ts > timestamp_ms:
+                state.book.set_level(side, price, pt, st, size)
+                replayed += 1
+        self.counts["resync_replayed"] += replayed
+        state.phase = Phase.SYNCED
+        state.resync_due = False
+        state.timestamp_ms = max(timestamp_ms, state.timestamp_ms) if replayed else timestamp_ms
+        state.hash = venue_hash
+        state.last_update = now
+        if venue_hash and self.policy.hash_mode != "off" and not replayed:
+            self._self_check(state, timestamp_ms, venue_hash)
+        if state.gap is not None:
+            self._resolve(state, wall_us, source)
+        if state.book.crossed:
+            self._suspect(state, "crossed", self.policy.mode, now, wall_us, "after snapshot")
+        self._top_changed(state, timestamp_ms, wall_us)
+
+    def on_level(
+        self,
+        asset_id: str,
+        side: str,
+        price_text: str,
+        size_text: str,
+        timestamp_ms: int,
+        *,
+        now: float,
+        wall_us: int,
+        venue_hash: str = "",
+        best_bid: str = "",
+        best_ask: str = "",
+        market: str = "",
+    ) -> None:
+        """Apply one level update (size is the new total) and run the integrity checks.
+
+        Ignored while the book waits for a snapshot. Raises BadNumber (before changing
+        anything) for an unparseable price, size or side.
+        """
+        state = self.assets.get(asset_id)
+        if state is None:
+            self.counts["skipped_untracked"] += 1
+            return
+        phase = state.phase
+        if phase == Phase.AWAITING or phase == Phase.EPOCH:
+            self.counts["skipped_awaiting_snapshot"] += 1
+            return
+        side_code = SIDES.get(side)
+        if side_code is None:
+            raise BadNumber(f"side {side[:10]!r} is neither BUY nor SELL")
+        price = parse_price(price_text)
+        size = parse_size(size_text)
+        book = state.book
+        previous = book.set_level(side_code, price, price_text, size_text, size)
+        self.level_updates += 1
+        self.seq += 1
+        self.out.levels.append(
+            (asset_id, state.market or market, timestamp_ms, wall_us, side_code, price, size_text,
+             size, previous, self.seq)
+        )  # fmt: skip
+        state.last_update = now
+        if timestamp_ms > state.timestamp_ms:
+            state.timestamp_ms = timestamp_ms
+        state.hash = venue_hash
+        policy = self.policy
+        if phase == Phase.RESYNCING:
+            if len(state.buffer) < policy.resync_buffer_messages:
+                state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
+            else:
+                self.counts["resync_buffer_full"] += 1
+        elif venue_hash and policy.hash_mode != "off" and not self._hash_ok(
+            state, venue_hash, timestamp_ms
+        ):
+            self._suspect(state, "hash_mismatch", policy.hash_mode, now, wall_us, venue_hash)
+        elif policy.mode != "off":
+            if (best_bid or best_ask) and not bbo_agrees(book, best_bid, best_ask):
+                detail = f"venue {best_bid}/{best_ask}"
+                self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
+            elif book.crossed:
+                self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
+        self._top_changed(state, timestamp_ms, wall_us)
+
+    def on_trade(
+        self,
+        asset_id: str,
+        price_text: str,
+        size_text: str,
+        side: str,
+        timestamp: str,
+        *,
+        wall_us: int,
+        fee_rate_bps: str = "0",
+        transaction_hash: str = "",
+        market: str = "",
+    ) -> None:
+        """Record a trade once (replays after a reconnect are dropped by deterministic id)."""
+        state = self.assets.get(asset_id)
+        if state is None:
+            self.counts["skipped_untracked"] += 1
+            return
+        price = parse_price(price_text)
+        size = parse_size(size_text)
+        tid = trade_id(asset_id, timestamp, price_text, size_text, side, transaction_hash)
+        if tid in state.recent_trades:
+            self.counts["trade_duplicate"] += 1
+            return
+        state.recent_trades.append(tid)
+        state.last_trade_event_price = price_text
+        self.seq += 1
+        self.out.trades.append(
+            (asset_id, state.market or market, int(timestamp), wall_us, tid, price, size_text, size,
+             side, fee_rate_bps, transaction_hash, self.seq)
+        )  # fmt: skip
+
+    def on_tick_size_change(self, asset_id: str, new_tick_size: str, *, now: float) -> None:
+        """Start a new book epoch: deltas are ignored until the next snapshot."""
+        state = self.assets.get(asset_id)
+        if state is None:
+            self.counts["skipped_untracked"] += 1
+            return
+        state.tick_size = new_tick_size
+        state.phase = Phase.EPOCH
+        state.epoch_since = now
+        state.buffer = []
+        self.counts["tick_size_change"] += 1
+
+    def on_best_bid_ask(self, asset_id: str, best_bid: str, best_ask: str) -> None:
+        """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas)."""
+        state = self.assets.get(asset_id)
+        if state is not None and state.phase == Phase.SYNCED:
+            if not bbo_agrees(state.book, best_bid, best_ask):
+                self.counts["best_bid_ask_disagree"] += 1
+
+    def on_disconnect(self, asset_ids: Iterable[str], reason: str, *, wall_us: int) -> None:
+        """A connection dropped (or froze): its books are stale until their next snapshot."""
+        for asset_id in asset_ids:
+            state = self.assets.get(asset_id)
+            if state is None:
+                continue
+            if state.phase != Phase.AWAITING:
+                self._open_gap(state, reason, wall_us, "")
+            state.phase = Phase.AWAITING
+            state.buffer = []
+            state.resync_due = False
+
+    # -- resync -------------------------------------------------------------------------
+    def take_resyncs(self, now: float) -> list[str]:
+        """Assets whose REST resync is due now (at most one per asset per min interval). O(n)."""
+        due: list[str] = []
+        interval = self.policy.resync_min_interval_secs
+        grace = self.policy.epoch_grace_secs
+        for state in self.assets.values():
+            if state.phase == Phase.EPOCH and now - state.epoch_since >= grace:
+                state.phase = Phase.RESYNCING  # the post-tick-change book is late: fetch it
+                state.resync_due = True
+            if state.resync_due and now - state.last_resync >= interval:
+                state.resync_due = False
+                state.last_resync = now
+                due.append(state.asset_id)
+        return due
+
+    def resync_failed(self, asset_id: str) -> None:
+        """A REST resync did not deliver; try again after the min interval."""
+        state = self.assets.get(asset_id)
+        if state is not None and state.phase == Phase.RESYNCING:
+            state.resync_due = True
+            self.counts["resync_failed"] += 1
+
+    # -- views --------------------------------------------------------------------------
+    def status(self, state: AssetState, now: float) -> BookStatus:
+        """Served status of a book: fresh, stale (no snapshot / no update lately) or resyncing."""
+        if state.phase == Phase.SYNCED:
+            if now - state.last_update > self.policy.stale_after_secs:
+                return BookStatus.STALE
+            return BookStatus.FRESH
+        if state.phase == Phase.AWAITING:
+            return BookStatus.STALE
+        return BookStatus.RESYNCING
+
+    def view(self, asset_id: str, now: float, depth: int | None = None) -> BookView | None:
+        """The served form of one book (None if untracked). O(depth)."""
+        state = self.assets.get(asset_id)
+        if state is None:
+            return None
+        book = state.book
+        bb, ba = book.best_bid, book.best_ask
+        return BookView(
+            asset_id=asset_id,
+            condition_id=state.market,
+            bids=[LevelView(p, s) for p, s, _ in book.levels(BID, depth)],
+            asks=[LevelView(p, s) for p, s, _ in book.levels(ASK, depth)],
+            best_bid=None if bb is None else format_price(bb),
+            best_ask=None if ba is None else format_price(ba),
+            mid_price=format_mid(bb, ba) if bb is not None and ba is not None else None,
+            spread_bps=spread_bps(bb, ba) if bb is not None and ba is not None else None,
+            timestamp_ms=state.timestamp_ms,
+            status=self.status(state, now),
+            tick_size=state.tick_size,
+            hash=state.hash,
+        )
+
+    # -- internals ----------------------------------------------------------------------
+    def _self_check(self, state: AssetState, timestamp_ms: int, venue_hash: str) -> None:
+        bids, asks = state.book.wire_levels()
+        got = book_hash(
+            self.policy.hash_recipe, market=state.market, asset_id=state.asset_id,
+            timestamp=str(timestamp_ms), bids_ascending=bids, asks_descending=asks,
+            min_order_size=state.min_order_size, tick_size=state.tick_size,
+            neg_risk=state.neg_risk, last_trade_price=state.last_trade_price,
+        )  # fmt: skip
+        self.counts["snapshot_hash_ok" if got == venue_hash else "snapshot_hash_mismatch"] += 1
+
+    def _hash_ok(self, state: AssetState, venue_hash: str, timestamp_ms: int) -> bool:
+        policy = self.policy
+        ok = hash_matches(
+            state, venue_hash, timestamp_ms, policy.hash_recipe, policy.hash_timestamp_slack_ms
+        )
+        if ok:
+            self.counts["hash_ok"] += 1
+        return ok
+
+    def _suspect(
+        self, state: AssetState, reason: str, mode: str, now: float, wall_us: int, detail: str
+    ) -> None:
+        self.counts[reason] += 1
+        self._open_gap(state, reason, wall_us, detail)
+        if mode == "resync" and state.phase == Phase.SYNCED:
+            state.phase = Phase.RESYNCING
+            state.buffer = []
+            state.resync_due = True
+
+    def _open_gap(self, state: AssetState, reason: str, wall_us: int, detail: str) -> None:
+        if state.gap is not None:
+            return
+        state.gap = GapEvent(
+            asset_id=state.asset_id, market=state.market, reason=reason,
+            detected_us=wall_us, detail=detail,
+        )  # fmt: skip
+        self.out.gaps.append(state.gap)
+        self.counts["gaps_opened"] += 1
+
+    def _resolve(self, state: AssetState, wall_us: int, how: str) -> None:
+        gap = state.gap
+        if gap is None:
+            return
+        state.gap = None
+        # A new record, not a mutation: the open one may already sit in a writer batch.
+        self.out.gaps.append(msgspec.structs.replace(gap, resolved_us=wall_us, how=how))
+        self.counts["gaps_resolved"] += 1
+
+    def _top_changed(self, state: AssetState, timestamp_ms: int, wall_us: int) -> None:
+        book = state.book
+        bb, ba = book.best_bid, book.best_ask
+        bid_level = None if bb is None else book.bids[bb]
+        ask_level = None if ba is None else book.asks[ba]
+        top = (
+            bb or 0, "" if bid_level is None else bid_level[1],
+            ba or 0, "" if ask_level is None else ask_level[1],
+        )  # fmt: skip
+        if top == state.top:
+            return
+        state.top = top
+        self.seq += 1
+        self.out.bbo.append((state.asset_id, state.market, timestamp_ms, wall_us, *top, self.seq))

@@ -1,0 +1,70 @@
+"""Apply decoded market-channel messages to a shard's state (the wire -> core seam)."""
+
+from __future__ import annotations
+
+from polymon.core.shard import ShardState
+from polymon.polymarket.schemas import (
+    BestBidAsk,
+    Book,
+    LastTradePrice,
+    Message,
+    PriceChange,
+    RestBook,
+    TickSizeChange,
+)
+
+
+def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> None:
+    """Apply one message to `state`. Raises InvalidInput subclasses for unusable content.
+
+    `new_market` and `market_resolved` are lifecycle events: the caller routes them.
+    """
+    if type(msg) is PriceChange:
+        ts = int(msg.timestamp)
+        if msg.price_changes is not None:
+            for e in msg.price_changes:
+                state.on_level(
+                    e.asset_id, e.side, e.price, e.size, ts, now=now, wall_us=wall_us,
+                    venue_hash=e.hash, best_bid=e.best_bid, best_ask=e.best_ask, market=msg.market,
+                )  # fmt: skip
+        elif msg.changes is not None:
+            # Legacy: one hash for the whole message, valid after its last change.
+            last = len(msg.changes) - 1
+            for i, c in enumerate(msg.changes):
+                state.on_level(
+                    msg.asset_id, c.side, c.price, c.size, ts, now=now, wall_us=wall_us,
+                    venue_hash=msg.hash if i == last else "", market=msg.market,
+                )  # fmt: skip
+        elif msg.price:
+            state.on_level(
+                msg.asset_id, msg.side, msg.price, msg.size, ts, now=now, wall_us=wall_us,
+                venue_hash=msg.hash, market=msg.market,
+            )  # fmt: skip
+        state.messages += 1
+    elif type(msg) is Book:
+        apply_snapshot(state, msg, now, wall_us, "ws_snapshot")
+    elif type(msg) is LastTradePrice:
+        state.on_trade(
+            msg.asset_id, msg.price, msg.size, msg.side, str(msg.timestamp), wall_us=wall_us,
+            fee_rate_bps=str(msg.fee_rate_bps), transaction_hash=msg.transaction_hash,
+            market=msg.market,
+        )  # fmt: skip
+        state.messages += 1
+    elif type(msg) is TickSizeChange:
+        state.on_tick_size_change(msg.asset_id, msg.new_tick_size, now=now)
+        state.messages += 1
+    elif type(msg) is BestBidAsk:
+        state.on_best_bid_ask(msg.asset_id, msg.best_bid, msg.best_ask)
+        state.messages += 1
+
+
+def apply_snapshot(
+    state: ShardState, msg: Book | RestBook, now: float, wall_us: int, source: str
+) -> None:
+    """Apply a WS `book` or a REST book to `state` as a snapshot from `source`."""
+    state.on_book(
+        msg.asset_id, msg.market, int(msg.timestamp), msg.hash,
+        [(lv.price, lv.size) for lv in msg.bids], [(lv.price, lv.size) for lv in msg.asks],
+        now=now, wall_us=wall_us, tick_size=msg.tick_size, last_trade_price=msg.last_trade_price,
+        min_order_size=msg.min_order_size, neg_risk=msg.neg_risk, source=source,
+    )  # fmt: skip
