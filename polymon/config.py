@@ -35,7 +35,7 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Base of every config section: immutable, keyword-only, unknown keys rejected."""
 
 
-class ServiceConfig(Section):
+class ServiceConfig(Section, frozen=True):
     """Process-wide settings.
 
     data_dir: local state (API keys, triggers, journal, embedded ClickHouse).
@@ -47,7 +47,7 @@ class ServiceConfig(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class PolymarketConfig(Section):
+class PolymarketConfig(Section, frozen=True):
     """The venue: endpoints, subscription layout and connection health.
 
     max_markets: cap on markets subscribed at bootstrap (0 = every active market).
@@ -70,10 +70,10 @@ class PolymarketConfig(Section):
     connection_stagger_secs: NonNegFloat = 0.25
     http_timeout_secs: PositiveFloat = 15.0
     gamma_page_limit: Annotated[int, msgspec.Meta(gt=0, le=100)] = 100
-    max_frame_bytes: PositiveInt = 1 << 20
+    max_frame_bytes: PositiveInt = 16 << 20
 
 
-class IntegrityConfig(Section):
+class IntegrityConfig(Section, frozen=True):
     """Book integrity checks and REST resync.
 
     mode: what a best-bid/ask disagreement, a crossed book, a disagreeing `book` checkpoint or a
@@ -101,7 +101,7 @@ class IntegrityConfig(Section):
     data_silence_secs: PositiveFloat = 120.0
 
 
-class StorageConfig(Section):
+class StorageConfig(Section, frozen=True):
     """ClickHouse: `chdb:///abs/dir` (embedded) or `http(s)://host:port/db` (server).
 
     An empty url means `chdb://<service.data_dir>/clickhouse`.
@@ -113,20 +113,20 @@ class StorageConfig(Section):
     gap_channel_size: PositiveInt = 10_000
 
 
-class HttpConfig(Section):
+class HttpConfig(Section, frozen=True):
     """The HTTP API listen address."""
 
     host: str = "127.0.0.1"
     port: Port = 8787
 
 
-class WebhooksConfig(Section):
+class WebhooksConfig(Section, frozen=True):
     """Webhook delivery. allow_private permits loopback/private receivers (tests, LAN setups)."""
 
     allow_private: bool = False
 
 
-class SimulatorConfig(Section):
+class SimulatorConfig(Section, frozen=True):
     """The built-in simulated exchange (`polymon simulate`, `polymon run --simulate`).
 
     rate_per_sec: book events per second across all markets.
@@ -148,7 +148,7 @@ class SimulatorConfig(Section):
     malformed_ratio: Probability = 0.0
 
 
-class Config(Section):
+class Config(Section, frozen=True):
     """The whole configuration, one Struct per TOML section."""
 
     service: ServiceConfig = msgspec.field(default_factory=ServiceConfig)

@@ -49,7 +49,9 @@ class OrderBook:
         """Remove every level. Runtime complexity: O(1)."""
         self.replace((), ())
 
-    def set_level(self, side: int, price: int, price_text: str, size_text: str, size: float) -> float:
+    def set_level(
+        self, side: int, price: int, price_text: str, size_text: str, size: float
+    ) -> float:
         """Set the total size at one price (0 removes the level); returns the previous size.
 
         Runtime complexity: O(log n).
@@ -66,10 +68,7 @@ class OrderBook:
         elif previous is not None:
             del book[price]
             if price == best:
-                if not book:
-                    best = None
-                else:
-                    best = book.peekitem(-1 if side == BID else 0)[0]
+                best = book.peekitem(-1 if side == BID else 0)[0] if book else None
         if side == BID:
             self._best_bid = best
         else:
@@ -88,9 +87,11 @@ class OrderBook:
 
     def best_level(self, side: int) -> Level | None:
         """The best level of one side, or None. Runtime complexity: O(1)."""
-        if side == BID:
-            return None if self._best_bid is None else self.bids[self._best_bid]  # type: ignore[no-any-return]
-        return None if self._best_ask is None else self.asks[self._best_ask]  # type: ignore[no-any-return]
+        best = self._best_bid if side == BID else self._best_ask
+        if best is None:
+            return None
+        level: Level = (self.bids if side == BID else self.asks)[best]
+        return level
 
     @property
     def crossed(self) -> bool:
@@ -118,8 +119,8 @@ class OrderBook:
         values = book.values()
         n = len(values)
         if side == BID:
-            return sum(values[i][2] for i in range(n - 1, max(n - 1 - levels, -1), -1))
-        return sum(values[i][2] for i in range(min(levels, n)))
+            return float(sum(values[i][2] for i in range(n - 1, max(n - 1 - levels, -1), -1)))
+        return float(sum(values[i][2] for i in range(min(levels, n))))
 
     def imbalance(self, levels: int) -> float | None:
         """(bid depth - ask depth) / (bid depth + ask depth) over the best `levels` levels.

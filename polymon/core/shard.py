@@ -24,9 +24,11 @@ SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": AS
 _TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
 
 BboRow = tuple[str, str, int, int, int, str, int, str, int]
-"""(asset_id, market, venue ts ms, recv µs, bid units (0 = none), bid size, ask units, ask size, seq)."""
+"""(asset_id, market, venue ts ms, recv µs, bid units (0 = none), bid size, ask units, ask size,
+seq)."""
 LevelRow = tuple[str, str, int, int, int, int, str, float, float, int]
-"""(asset_id, market, venue ts ms, recv µs, side, price units, size text, size, previous size, seq)."""
+"""(asset_id, market, venue ts ms, recv µs, side, price units, size text, size, previous size,
+seq)."""
 TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
 """(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
 fee bps, transaction hash, seq)."""
@@ -49,9 +51,10 @@ class AssetState:
     """Everything a shard keeps for one token."""
 
     __slots__ = (
-        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync", "last_trade_event_price",
-        "last_trade_price", "last_update", "market", "min_order_size", "neg_risk", "outcome", "phase",
-        "recent_trades", "resync_due", "tick_size", "timestamp_ms", "top",
+        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync",
+        "last_trade_event_price", "last_trade_price", "last_update", "market", "min_order_size",
+        "neg_risk", "outcome", "phase", "recent_trades", "resync_due", "tick_size",
+        "timestamp_ms", "top",
     )  # fmt: skip
 
     def __init__(self, meta: AssetMeta) -> None:
@@ -247,8 +250,10 @@ class ShardState:
                 state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
             else:
                 self.counts["resync_buffer_full"] += 1
-        elif venue_hash and policy.hash_mode != "off" and not self._hash_ok(
-            state, venue_hash, timestamp_ms
+        elif (
+            venue_hash
+            and policy.hash_mode != "off"
+            and not self._hash_ok(state, venue_hash, timestamp_ms)
         ):
             self._suspect(state, "hash_mismatch", policy.hash_mode, now, wall_us, venue_hash)
         elif policy.mode != "off":
@@ -306,9 +311,12 @@ class ShardState:
     def on_best_bid_ask(self, asset_id: str, best_bid: str, best_ask: str) -> None:
         """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas)."""
         state = self.assets.get(asset_id)
-        if state is not None and state.phase == Phase.SYNCED:
-            if not bbo_agrees(state.book, best_bid, best_ask):
-                self.counts["best_bid_ask_disagree"] += 1
+        if (
+            state is not None
+            and state.phase == Phase.SYNCED
+            and not bbo_agrees(state.book, best_bid, best_ask)
+        ):
+            self.counts["best_bid_ask_disagree"] += 1
 
     def on_disconnect(self, asset_ids: Iterable[str], reason: str, *, wall_us: int) -> None:
         """A connection dropped (or froze): its books are stale until their next snapshot."""

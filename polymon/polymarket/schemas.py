@@ -59,7 +59,10 @@ class PriceChangeEntry(msgspec.Struct, frozen=True):
 
 
 class LegacyChange(msgspec.Struct, frozen=True):
-    """One entry of the pre-2025-09-15 `changes[]`: `{"price":"0.53","side":"BUY","size":"1608.18"}`."""
+    """One entry of the legacy (to 2025-09-15) `changes[]`.
+
+    `{"price":"0.53","side":"BUY","size":"1608.18"}`
+    """
 
     price: str
     side: str
@@ -153,7 +156,9 @@ class MarketResolved(msgspec.Struct, frozen=True, tag="market_resolved", tag_fie
     timestamp: str | int = 0
 
 
-Message = Book | PriceChange | LastTradePrice | TickSizeChange | BestBidAsk | NewMarket | MarketResolved
+Message = (
+    Book | PriceChange | LastTradePrice | TickSizeChange | BestBidAsk | NewMarket | MarketResolved
+)
 
 
 class RestBook(msgspec.Struct, frozen=True):
@@ -177,8 +182,15 @@ class _EventTypeOnly(msgspec.Struct):
 
 TEXT_FRAMES: Final = frozenset({"PONG", "NO NEW ASSETS"})
 KNOWN_EVENT_TYPES: Final = frozenset(
-    {"book", "price_change", "last_trade_price", "tick_size_change", "best_bid_ask",
-     "new_market", "market_resolved"}
+    {
+        "book",
+        "price_change",
+        "last_trade_price",
+        "tick_size_change",
+        "best_bid_ask",
+        "new_market",
+        "market_resolved",
+    }
 )
 # User-channel events we never subscribe to but may see in recordings.
 _FRAME_DECODER: Final = msgspec.json.Decoder(list[Message] | Message)
