@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 import msgspec
@@ -61,6 +62,20 @@ def subscribe_message(asset_ids: Iterable[str], operation: str | None = None) ->
     return _encode(body)
 
 
+Connector = Callable[[PolymarketConfig], AbstractAsyncContextManager[WebSocketConnection]]
+
+
+def open_venue_websocket(cfg: PolymarketConfig) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """Open the market-channel WebSocket at `cfg.ws_url` (the default Connector)."""
+    return open_websocket_url(
+        cfg.ws_url,
+        connect_timeout=cfg.handshake_timeout_secs,
+        disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
+        max_message_size=cfg.max_frame_bytes,
+        receive_buffer_size=_RECEIVE_BUFFER_BYTES,
+    )
+
+
 class FeedActivity:
     """When any connection of the process last saw a data frame (for frozen-feed detection)."""
 
@@ -88,6 +103,7 @@ class Connection:
         data_silence_secs: float,
         rng: random.Random | None = None,
         start_delay_secs: float = 0.0,
+        connect: Connector = open_venue_websocket,
     ) -> None:
         self.cfg = cfg
         self.ingest = ingest
@@ -97,6 +113,7 @@ class Connection:
         self.data_silence_secs = data_silence_secs
         self.rng = rng or random.Random()
         self.start_delay_secs = start_delay_secs
+        self.connect = connect
         self.assets: set[str] = set()
         self.state = ConnState.IDLE
         self.connects = 0
@@ -177,13 +194,7 @@ class Connection:
             with trio.CancelScope(
                 deadline=trio.current_time() + cfg.handshake_timeout_secs
             ) as handshake:
-                async with open_websocket_url(
-                    cfg.ws_url,
-                    connect_timeout=cfg.handshake_timeout_secs,
-                    disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
-                    max_message_size=cfg.max_frame_bytes,
-                    receive_buffer_size=_RECEIVE_BUFFER_BYTES,
-                ) as ws:
+                async with self.connect(cfg) as ws:
                     handshake.deadline = math.inf
                     await self._serve(ws)
             if handshake.cancelled_caught:

@@ -1,0 +1,1 @@
+"""`polymon bench`: measure the hot path and the loopback end-to-end path on this host."""

@@ -1,0 +1,131 @@
+"""The `polymon` command line: run, simulate, bench.
+
+Exit status is 0 on a clean shutdown (SIGINT/SIGTERM) and non-zero with a one-line reason on
+stderr for a bad config or a port in use.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+import trio
+
+from polymon.config import Config, load_config
+from polymon.errors import PolymonError
+
+
+def _fail(message: str) -> None:
+    click.echo(f"polymon: {message}", err=True)
+    sys.exit(2)
+
+
+def _load(path: str | None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    try:
+        return load_config(path, overrides=overrides)
+    except PolymonError as e:
+        _fail(str(e))
+        raise  # unreachable: _fail exits
+
+
+async def _until_signal(start: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+    """Run a service task until SIGINT/SIGTERM, then stop it cleanly."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            handle = await nursery.start(start, *args, **kwargs)
+            async for _ in signals:
+                break
+            handle.stop()
+
+
+def _run_trio(main: Callable[[], Awaitable[None]]) -> None:
+    try:
+        trio.run(main)
+    except* OSError as group:
+        error = group.exceptions[0]
+        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+            _fail(f"address already in use: {error}")
+        _fail(f"{type(error).__name__}: {error}")
+    except* PolymonError as group:
+        _fail(str(group.exceptions[0]))
+
+
+@click.group()
+def main() -> None:
+    """polymon: live Polymarket L2 books, alerts and ClickHouse history in one process."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: ./config.toml if present, else built-in defaults).",
+)
+@click.option("--simulate", is_flag=True, help="Use a simulated exchange started in-process.")
+def run(config_path: str | None, simulate: bool) -> None:
+    """Run the service: ingest, books, HTTP API."""
+    from polymon.service.main import run_service
+
+    cfg = _load(config_path)
+    logging.getLogger().setLevel(cfg.service.log_level.upper())
+
+    async def _main() -> None:
+        await _until_signal(run_service, cfg, simulate=simulate)
+
+    _run_trio(_main)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--port", type=int, default=None, help="Listen port (default 8788).")
+@click.option("--markets", type=int, default=None, help="Number of binary markets.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same books).")
+def simulate(
+    config_path: str | None, port: int | None, markets: int | None, seed: int | None
+) -> None:
+    """Run only the simulated exchange (Gamma, CLOB REST and the market WebSocket on one port)."""
+    from polymon.polymarket.simulator.server import run_simulator
+
+    flags = {"port": 8788 if port is None else port, "markets": markets, "seed": seed}
+    cfg = _load(config_path, {"simulator": {k: v for k, v in flags.items() if v is not None}})
+
+    async def _main() -> None:
+        await _until_signal(_serve_simulator, cfg)
+
+    async def _serve_simulator(
+        cfg: Config, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            sim = await nursery.start(run_simulator, cfg.simulator)
+            click.echo(f"simulated exchange on {sim.http_url} (ws: {sim.ws_url})", err=True)
+            stop = trio.Event()
+
+            class _Handle:
+                def stop(self) -> None:
+                    stop.set()
+
+            task_status.started(_Handle())
+            await stop.wait()
+            nursery.cancel_scope.cancel()
+
+    _run_trio(_main)
+
+
+@main.command()
+@click.option("--seconds", type=float, default=5.0, help="Duration of each timed phase.")
+@click.option("--markets", type=int, default=200, help="Simulated markets in the generated load.")
+def bench(seconds: float, markets: int) -> None:
+    """Measure the hot path and the loopback end-to-end path on this host."""
+    from polymon.bench.run import run_bench
+
+    run_bench(seconds=seconds, markets=markets)

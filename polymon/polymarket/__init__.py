@@ -1,0 +1,1 @@
+"""The venue adapter: wire schemas, the market WebSocket feed, REST/Gamma clients, simulator."""

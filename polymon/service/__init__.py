@@ -1,0 +1,1 @@
+"""Runtime wiring: the one composition root that builds and supervises every component."""

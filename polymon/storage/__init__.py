@@ -1,0 +1,1 @@
+"""ClickHouse storage: schema, batched writers, journal and queries."""
