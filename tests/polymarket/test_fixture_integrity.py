@@ -60,7 +60,8 @@ def test_oct_2025_wrong_recipe_is_caught() -> None:
     # Each delta fails; the book that follows it resolves the gap it opened.
     assert state.counts["hash_mismatch"] == 2
     assert [(g.reason, g.how) for g in state.out.gaps] == [
-        ("hash_mismatch", ""), ("hash_mismatch", "ws_snapshot"),
+        ("hash_mismatch", ""),
+        ("hash_mismatch", "ws_snapshot"),
     ] * 2
 
 
@@ -87,7 +88,8 @@ def test_dec_2024_single_token_gap_is_found() -> None:
     opened, resolved = state.out.gaps
     assert (opened.reason, opened.open) == ("checkpoint_mismatch", True)
     assert (resolved.reason, resolved.how) == ("checkpoint_mismatch", "ws_snapshot")
-    assert state.counts["trade_duplicate"] == 0 and len(state.out.trades) == 1
+    assert state.counts["trade_duplicate"] == 0
+    assert len(state.out.trades) == 1
     # The capture ends with a tick size change: a new epoch waits for the next book.
     assert state.assets[TOKEN_DEC].phase == Phase.EPOCH
     assert state.assets[TOKEN_DEC].tick_size == "0.01"
