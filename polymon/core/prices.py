@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from polymon.errors import BadNumber
 
 PRICE_SCALE = 1_000_000
+_DECIMALS = 6
 MAX_PRICE_UNITS = PRICE_SCALE
 _CACHE_LIMIT = 200_000
 _price_cache: dict[str, int] = {}
@@ -35,10 +36,18 @@ def parse_price(text: str) -> int:
         raise BadNumber(f"price {text[:40]!r} is not a decimal") from None
     if not value.is_finite():
         raise BadNumber(f"price {text[:40]!r} is not finite")
-    scaled = value * PRICE_SCALE
-    if scaled != scaled.to_integral_value():
+    # Decide exactness on the digits: multiplying would round in Decimal's 28-digit context.
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
+    significant = len(digits)
+    while exponent < -_DECIMALS and significant > 1 and digits[significant - 1] == 0:
+        significant -= 1
+        exponent += 1
+    if exponent < -_DECIMALS:
         raise BadNumber(f"price {text[:40]!r} has more than six decimals")
-    units = int(scaled)
+    if significant + exponent > 1:
+        raise BadNumber(f"price {text[:40]!r} is outside [0, 1]")
+    units = int(value.scaleb(_DECIMALS))
     if not 0 <= units <= MAX_PRICE_UNITS:
         raise BadNumber(f"price {text[:40]!r} is outside [0, 1]")
     if len(_price_cache) < _CACHE_LIMIT:
