@@ -95,3 +95,16 @@ def spread_bps(best_bid: int, best_ask: int) -> int:
         return 0
     # spread / mid * 1e4 = (ask - bid) * 2e4 / (ask + bid), rounded half-up in integers.
     return ((best_ask - best_bid) * 40_000 + total) // (2 * total)
+
+
+def parse_timestamp_ms(text: str | int) -> int:
+    """Parse a venue millisecond timestamp (decimal string or integer); raises BadNumber."""
+    if isinstance(text, int):
+        value = text
+    else:
+        if not (text.isascii() and text.isdigit()):
+            raise BadNumber(f"timestamp {text[:40]!r} is not a whole number of ms")
+        value = int(text)
+    if value < 0:
+        raise BadNumber(f"timestamp {value} is negative")
+    return value

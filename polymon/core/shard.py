@@ -17,7 +17,14 @@ from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
 from polymon.core.bookhash import Recipe, book_hash
 from polymon.core.integrity import bbo_agrees, hash_matches
 from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
-from polymon.core.prices import format_mid, format_price, parse_price, parse_size, spread_bps
+from polymon.core.prices import (
+    format_mid,
+    format_price,
+    parse_price,
+    parse_size,
+    parse_timestamp_ms,
+    spread_bps,
+)
 from polymon.errors import BadNumber
 
 SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
@@ -206,7 +213,6 @@ class ShardState:
         price_text: str,
         size_text: str,
         timestamp_ms: int,
-        *,
         now: float,
         wall_us: int,
         venue_hash: str = "",
@@ -217,7 +223,7 @@ class ShardState:
         """Apply one level update (size is the new total) and run the integrity checks.
 
         Ignored while the book waits for a snapshot. Raises BadNumber (before changing
-        anything) for an unparseable price, size or side.
+        anything) for an unparseable price, size or side. This is the hot path: O(log n).
         """
         state = self.assets.get(asset_id)
         if state is None:
@@ -233,7 +239,9 @@ class ShardState:
         price = parse_price(price_text)
         size = parse_size(size_text)
         book = state.book
+        best_before = book.best_bid if side_code == BID else book.best_ask
         previous = book.set_level(side_code, price, price_text, size_text, size)
+        best_after = book.best_bid if side_code == BID else book.best_ask
         self.level_updates += 1
         self.seq += 1
         self.out.levels.append(
@@ -262,7 +270,9 @@ class ShardState:
                 self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
             elif book.crossed:
                 self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
-        self._top_changed(state, timestamp_ms, wall_us)
+        # The top of book moved only if this side's best moved or its size changed.
+        if best_after != best_before or price == best_after:
+            self._top_changed(state, timestamp_ms, wall_us)
 
     def on_trade(
         self,
@@ -284,6 +294,7 @@ class ShardState:
             return
         price = parse_price(price_text)
         size = parse_size(size_text)
+        timestamp_ms = parse_timestamp_ms(timestamp)
         tid = trade_id(asset_id, timestamp, price_text, size_text, side, transaction_hash)
         if tid in state.recent_trades:
             self.counts["trade_duplicate"] += 1
@@ -292,7 +303,7 @@ class ShardState:
         state.last_trade_event_price = price_text
         self.seq += 1
         self.out.trades.append(
-            (asset_id, state.market or market, int(timestamp), wall_us, tid, price, size_text, size,
+            (asset_id, state.market or market, timestamp_ms, wall_us, tid, price, size_text, size,
              side, fee_rate_bps, transaction_hash, self.seq)
         )  # fmt: skip
 

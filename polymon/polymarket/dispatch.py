@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from polymon.core.prices import parse_timestamp_ms
 from polymon.core.shard import ShardState
 from polymon.polymarket.schemas import (
     BestBidAsk,
@@ -20,26 +21,37 @@ def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> 
     `new_market` and `market_resolved` are lifecycle events: the caller routes them.
     """
     if type(msg) is PriceChange:
-        ts = int(msg.timestamp)
+        ts = parse_timestamp_ms(msg.timestamp)
+        on_level = state.on_level
+        market = msg.market
         if msg.price_changes is not None:
             for e in msg.price_changes:
-                state.on_level(
-                    e.asset_id, e.side, e.price, e.size, ts, now=now, wall_us=wall_us,
-                    venue_hash=e.hash, best_bid=e.best_bid, best_ask=e.best_ask, market=msg.market,
+                on_level(
+                    e.asset_id, e.side, e.price, e.size, ts, now, wall_us,
+                    e.hash, e.best_bid, e.best_ask, market,
                 )  # fmt: skip
         elif msg.changes is not None:
             # Legacy: one hash for the whole message, valid after its last change.
             last = len(msg.changes) - 1
             for i, c in enumerate(msg.changes):
-                state.on_level(
-                    msg.asset_id, c.side, c.price, c.size, ts, now=now, wall_us=wall_us,
-                    venue_hash=msg.hash if i == last else "", market=msg.market,
+                on_level(
+                    msg.asset_id, c.side, c.price, c.size, ts, now, wall_us,
+                    msg.hash if i == last else "", "", "", market,
                 )  # fmt: skip
         elif msg.price:
-            state.on_level(
-                msg.asset_id, msg.side, msg.price, msg.size, ts, now=now, wall_us=wall_us,
-                venue_hash=msg.hash, market=msg.market,
-            )  # fmt: skip
+            on_level(
+                msg.asset_id,
+                msg.side,
+                msg.price,
+                msg.size,
+                ts,
+                now,
+                wall_us,
+                msg.hash,
+                "",
+                "",
+                market,
+            )
         state.messages += 1
     elif type(msg) is Book:
         apply_snapshot(state, msg, now, wall_us, "ws_snapshot")
@@ -63,7 +75,7 @@ def apply_snapshot(
 ) -> None:
     """Apply a WS `book` or a REST book to `state` as a snapshot from `source`."""
     state.on_book(
-        msg.asset_id, msg.market, int(msg.timestamp), msg.hash,
+        msg.asset_id, msg.market, parse_timestamp_ms(msg.timestamp), msg.hash,
         [(lv.price, lv.size) for lv in msg.bids], [(lv.price, lv.size) for lv in msg.asks],
         now=now, wall_us=wall_us, tick_size=msg.tick_size, last_trade_price=msg.last_trade_price,
         min_order_size=msg.min_order_size, neg_risk=msg.neg_risk, source=source,

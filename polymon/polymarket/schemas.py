@@ -204,7 +204,7 @@ REST_BOOK_DECODER: Final = msgspec.json.Decoder(RestBook)
 def _classify(raw: bytes | str) -> str:
     try:
         head = _EVENT_TYPE_DECODER.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return "schema"
     return "schema" if head.event_type in KNOWN_EVENT_TYPES else "unknown_event"
 
@@ -220,6 +220,8 @@ def decode_frame(frame: bytes | str) -> tuple[list[Message], list[str]]:
         decoded = _FRAME_DECODER.decode(frame)
     except msgspec.ValidationError:
         pass
+    except RecursionError:
+        return [], ["json"]  # absurdly deep nesting; msgspec refuses it without crashing
     except msgspec.DecodeError:
         text = frame.strip() if isinstance(frame, str) else frame.strip().decode("utf-8", "replace")
         return ([], []) if text in TEXT_FRAMES else ([], ["json"])
@@ -228,14 +230,14 @@ def decode_frame(frame: bytes | str) -> tuple[list[Message], list[str]]:
     # Slow path: a bad element somewhere; keep the good ones and count each bad one.
     try:
         elements = _ELEMENTS_DECODER.decode(frame)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return [], [_classify(frame)]
     messages: list[Message] = []
     reasons: list[str] = []
     for element in elements:
         try:
             messages.append(_MESSAGE_DECODER.decode(element))
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             reasons.append(_classify(element))
     return messages, reasons
 
