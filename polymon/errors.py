@@ -1,17 +1,13 @@
 """The one error tree of polymon.
 
-    PolymonError                  base of everything polymon raises on purpose
-    ├── ConfigError               bad config file, unknown key, bad env override
-    ├── InvalidInput              venue data that cannot be used (counted and skipped)
-    │   ├── BadNumber             a price or size that is not a finite, in-range decimal
-    │   └── FrameError            a frame that is not JSON, too large, or of the wrong shape
-    ├── FeedError                 the market WebSocket failed
-    │   ├── HandshakeTimeout      TCP accepted but no HTTP 101 before the deadline
-    │   └── FeedSilent            no frame for the silence timeout
-    ├── VenueError                a venue REST call failed (transport error or bad status)
-    │   └── VenueStatusError      the venue answered with a non-2xx status
-    └── BookError
-        └── BookInvariantError    an order book broke one of its own invariants (a bug)
+PolymonError                  base of everything polymon raises on purpose
+├── ConfigError               bad config file, unknown key, bad env override
+├── InvalidInput              venue data that cannot be used (counted and skipped)
+│   └── BadNumber             a price, size, side or timestamp that is not usable
+├── VenueError                a venue REST call failed (transport error or bad status)
+│   └── VenueStatusError      the venue answered with a non-2xx status
+└── BookError
+    └── BookInvariantError    an order book broke one of its own invariants (a bug)
 """
 
 from __future__ import annotations
@@ -32,29 +28,9 @@ class InvalidInput(PolymonError):
 
 
 class BadNumber(InvalidInput):
-    """A price or size string that is not a finite, in-range decimal."""
+    """A price, size, side or timestamp that is not a finite, in-range value."""
 
     reason = "bad_number"
-
-
-class FrameError(InvalidInput):
-    """A frame that is not JSON, is too large, or has the wrong shape."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-class FeedError(PolymonError):
-    """The market WebSocket connection failed."""
-
-
-class HandshakeTimeout(FeedError):
-    """The server accepted TCP but did not complete the WebSocket upgrade in time."""
-
-
-class FeedSilent(FeedError):
-    """No frame of any kind arrived within the silence timeout."""
 
 
 class VenueError(PolymonError):

@@ -12,8 +12,6 @@ from typing import Final
 
 import msgspec
 
-from polymon.errors import FrameError
-
 
 class Level(msgspec.Struct, frozen=True):
     """One price level: `{"price": "0.48", "size": "1200.5"}`."""
@@ -240,9 +238,3 @@ def decode_frame(frame: bytes | str) -> tuple[list[Message], list[str]]:
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             reasons.append(_classify(element))
     return messages, reasons
-
-
-def check_frame_size(frame: bytes | str, limit_bytes: int) -> None:
-    """Raise FrameError(too_large) for a frame over `limit_bytes`."""
-    if len(frame) > limit_bytes:
-        raise FrameError("too_large", f"{len(frame)} bytes")
