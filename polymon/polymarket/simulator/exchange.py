@@ -1,0 +1,408 @@
+"""A pure, deterministic model of the Polymarket market channel: books, trades, tick changes.
+
+`Exchange` holds N binary markets and turns each `step(now_ms)` into the wire messages the venue
+would send for one event, in the current (2025-09+) format, with v3 hashes. No I/O, no clock:
+the caller passes the time in. Same seed and same call sequence give the same output.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from polymon.core.bookhash import book_hash
+from polymon.polymarket.simulator.book import (
+    COARSE_TICK,
+    FINE_TICK,
+    TICK_TEXT,
+    UNITS,
+    SimBook,
+    format_price,
+    format_size,
+)
+
+Message = dict[str, Any]
+MIN_ORDER_SIZE: Final = "5"
+ARRAY_FRAME_RATIO: Final = 0.05
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def encode_frame(payload: Message | list[Message]) -> str:
+    """One text frame: a message or an array of messages as compact JSON."""
+    return _ENCODER.encode(payload).decode()
+
+
+def _digest(seed: int, index: int, label: str) -> int:
+    # Ids come from a hash of (seed, index), not the RNG, so they do not depend on call order.
+    return int.from_bytes(hashlib.sha256(f"{seed}:{index}:{label}".encode()).digest(), "big")
+
+
+def _token_id(seed: int, index: int, label: str) -> str:
+    return str(10**76 + _digest(seed, index, label) % (9 * 10**76))
+
+
+@dataclass(eq=False)
+class SimMarket:
+    """One binary market: its identifiers, its YES book and each token's last trade price."""
+
+    index: int
+    condition_id: str
+    gamma_id: str
+    question_id: str
+    question: str
+    slug: str
+    yes_id: str
+    no_id: str
+    end_date: str
+    book: SimBook
+    volume_cents: int
+    last_trade: dict[str, str]
+
+    def token_ids(self) -> tuple[str, str]:
+        """(YES token id, NO token id)."""
+        return self.yes_id, self.no_id
+
+
+class Exchange:
+    """N simulated binary markets that emit venue-format wire messages, one event per step."""
+
+    def __init__(
+        self,
+        markets: int,
+        seed: int,
+        *,
+        trade_ratio: float = 0.05,
+        tick_change_ratio: float = 0.002,
+        book_after_trade_ratio: float = 0.25,
+        fine_tick_ratio: float = 0.2,
+    ) -> None:
+        self.trade_ratio = trade_ratio
+        self.tick_change_ratio = tick_change_ratio
+        self.book_after_trade_ratio = book_after_trade_ratio
+        self._rng = random.Random(seed)
+        self.markets = [self._new_market(seed, i, fine_tick_ratio) for i in range(markets)]
+        self._tokens: dict[str, tuple[SimMarket, bool]] = {}
+        for market in self.markets:
+            self._tokens[market.yes_id] = (market, True)
+            self._tokens[market.no_id] = (market, False)
+        self.trades_sent: list[Message] = []
+        self.events = 0
+
+    def _new_market(self, seed: int, index: int, fine_tick_ratio: float) -> SimMarket:
+        tick = FINE_TICK if self._rng.random() < fine_tick_ratio else COARSE_TICK
+        yes_id, no_id = _token_id(seed, index, "yes"), _token_id(seed, index, "no")
+        return SimMarket(
+            index=index,
+            condition_id=f"0x{_digest(seed, index, 'condition'):064x}",
+            gamma_id=str(500_000 + 7 * index + seed % 1000),
+            question_id=f"0x{_digest(seed, index, 'question'):064x}",
+            question=f"Will simulated event #{index} happen?",
+            slug=f"sim-{seed}-event-{index}",
+            yes_id=yes_id,
+            no_id=no_id,
+            end_date=f"2027-{1 + index % 12:02d}-{1 + index % 28:02d}T12:00:00Z",
+            book=SimBook.generate(tick, self._rng),
+            volume_cents=self._rng.randint(1_000, 100_000_000),
+            last_trade={yes_id: "", no_id: ""},
+        )
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def token_ids(self) -> list[str]:
+        """Every token id, YES then NO for each market in order."""
+        return list(self._tokens)
+
+    def knows(self, asset_id: str) -> bool:
+        """Whether `asset_id` is a token of this exchange."""
+        return asset_id in self._tokens
+
+    def market_of(self, asset_id: str) -> SimMarket:
+        """The market a token belongs to; KeyError for an unknown token."""
+        return self._tokens[asset_id][0]
+
+    def levels(self, asset_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(bids best-first, asks best-first) of a token as (price, size) venue strings."""
+        market, yes = self._tokens[asset_id]
+        bids, asks = market.book.wire_levels(yes)
+        return bids[::-1], asks[::-1]
+
+    def tick_size(self, asset_id: str) -> str:
+        """The token's current tick size string ("0.01" or "0.001")."""
+        return TICK_TEXT[self._tokens[asset_id][0].book.tick]
+
+    def last_trade_price(self, asset_id: str) -> str:
+        """The price string of the token's latest trade, "" before any trade."""
+        market = self._tokens[asset_id][0]
+        return market.last_trade[asset_id]
+
+    def snapshot(self, asset_id: str, now_ms: int, *, initial: bool = True) -> Message:
+        """A WS `book` message for a token; `initial` adds tick_size and last_trade_price."""
+        market, yes = self._tokens[asset_id]
+        return self._book_message(market, yes, str(now_ms), initial=initial)
+
+    def rest_book(self, asset_id: str, now_ms: int) -> Message:
+        """The CLOB `GET /book` body for a token (same level order and hash as the WS book)."""
+        market, yes = self._tokens[asset_id]
+        timestamp = str(now_ms)
+        bids, asks = market.book.wire_levels(yes)
+        return {
+            "market": market.condition_id,
+            "asset_id": asset_id,
+            "timestamp": timestamp,
+            "hash": self._hash(market, yes, timestamp, bids, asks),
+            "bids": [{"price": p, "size": s} for p, s in bids],
+            "asks": [{"price": p, "size": s} for p, s in asks],
+            "min_order_size": MIN_ORDER_SIZE,
+            "tick_size": TICK_TEXT[market.book.tick],
+            "neg_risk": False,
+            "last_trade_price": market.last_trade[asset_id],
+        }
+
+    def gamma_markets(self) -> list[Message]:
+        """Every market in Gamma `/markets` shape, ordered by Gamma id."""
+        return [self._gamma_market(m) for m in self.markets]
+
+    def _gamma_market(self, market: SimMarket) -> Message:
+        book = market.book
+        bid, ask = book.best_bid(), book.best_ask()
+        # The mid is exact in half ticks of 1/1000, i.e. in 1/2000: format it with integer math.
+        mid_2000 = bid + ask
+        yes_mid = _format_fraction(mid_2000, 2000)
+        no_mid = _format_fraction(2 * UNITS - mid_2000, 2000)
+        return {
+            "id": market.gamma_id,
+            "question": market.question,
+            "conditionId": market.condition_id,
+            "questionID": market.question_id,
+            "slug": market.slug,
+            "description": f"Simulated market {market.index}; resolves to Yes or No.",
+            "endDate": market.end_date,
+            "outcomes": json.dumps(["Yes", "No"]),
+            "outcomePrices": json.dumps([yes_mid, no_mid]),
+            "clobTokenIds": json.dumps([market.yes_id, market.no_id]),
+            "volume": format_size(market.volume_cents),
+            "active": True,
+            "closed": False,
+            "archived": False,
+            "acceptingOrders": True,
+            "enableOrderBook": True,
+            "negRisk": False,
+            "orderPriceMinTickSize": float(TICK_TEXT[book.tick]),
+            "orderMinSize": int(MIN_ORDER_SIZE),
+            "bestBid": float(format_price(bid, book.tick)),
+            "bestAsk": float(format_price(ask, book.tick)),
+        }
+
+    # ---- events --------------------------------------------------------------------------
+
+    def step(self, now_ms: int) -> list[Message]:
+        """Advance by one venue event and return the wire messages it produces, in order.
+
+        Mostly a `price_change` (YES entry and mirrored NO entry); with `trade_ratio` a
+        `last_trade_price` plus its `price_change` (sometimes followed by a `book` per token);
+        with `tick_change_ratio` a `tick_size_change` per token, then a `book` per token.
+        """
+        self.events += 1
+        market = self._rng.choice(self.markets)
+        timestamp = str(now_ms)
+        roll = self._rng.random()
+        if roll < self.tick_change_ratio:
+            return self._tick_change(market, timestamp)
+        if roll < self.tick_change_ratio + self.trade_ratio:
+            trade = self._trade(market, timestamp)
+            if trade is not None:
+                return trade
+        is_bid, price = market.book.random_change(self._rng)
+        return [self._price_change(market, timestamp, is_bid, price)]
+
+    def _trade(self, market: SimMarket, timestamp: str) -> list[Message] | None:
+        book = market.book
+        yes = self._rng.random() < 0.5
+        taker_buys = self._rng.random() < 0.5
+        # A YES buyer lifts YES asks; a NO buyer lifts NO asks, which are YES bids mirrored.
+        consumes_bid = yes != taker_buys
+        price = book.best(consumes_bid)
+        resting = book.side(consumes_bid)[price]
+        if book.can_remove(consumes_bid, price) and self._rng.random() < 0.3:
+            quantity = resting
+        elif resting >= 2:
+            quantity = self._rng.randint(1, resting - 1)
+        else:
+            return None
+        book.set_level(consumes_bid, price, resting - quantity)
+        asset_id = market.yes_id if yes else market.no_id
+        trade_price = format_price(price if yes else UNITS - price, book.tick)
+        market.last_trade[asset_id] = trade_price
+        market.volume_cents += quantity
+        trade: Message = {
+            "event_type": "last_trade_price",
+            "asset_id": asset_id,
+            "market": market.condition_id,
+            "price": trade_price,
+            "size": format_size(quantity),
+            "fee_rate_bps": "0",
+            "side": "BUY" if taker_buys else "SELL",
+            "timestamp": timestamp,
+            "transaction_hash": f"0x{self._rng.getrandbits(256):064x}",
+        }
+        self.trades_sent.append(dict(trade))
+        messages = [trade, self._price_change(market, timestamp, consumes_bid, price)]
+        if self._rng.random() < self.book_after_trade_ratio:
+            messages += [
+                self._book_message(market, True, timestamp, initial=False),
+                self._book_message(market, False, timestamp, initial=False),
+            ]
+        return messages
+
+    def _tick_change(self, market: SimMarket, timestamp: str) -> list[Message]:
+        old = market.book.tick
+        new = FINE_TICK if old == COARSE_TICK else COARSE_TICK
+        market.book.regrid(new, self._rng)
+        changes: list[Message] = [
+            {
+                "event_type": "tick_size_change",
+                "asset_id": asset_id,
+                "market": market.condition_id,
+                "old_tick_size": TICK_TEXT[old],
+                "new_tick_size": TICK_TEXT[new],
+                "timestamp": timestamp,
+            }
+            for asset_id in market.token_ids()
+        ]
+        return [
+            *changes,
+            self._book_message(market, True, timestamp, initial=False),
+            self._book_message(market, False, timestamp, initial=False),
+        ]
+
+    def _price_change(self, market: SimMarket, timestamp: str, is_bid: bool, price: int) -> Message:
+        size = market.book.side(is_bid).get(price, 0)
+        return {
+            "event_type": "price_change",
+            "market": market.condition_id,
+            "price_changes": [
+                self._entry(market, True, timestamp, "BUY" if is_bid else "SELL", price, size),
+                self._entry(
+                    market, False, timestamp, "SELL" if is_bid else "BUY", UNITS - price, size
+                ),
+            ],
+            "timestamp": timestamp,
+        }
+
+    def _entry(
+        self, market: SimMarket, yes: bool, timestamp: str, side: str, price: int, size: int
+    ) -> Message:
+        book = market.book
+        bids, asks = book.wire_levels(yes)
+        best_bid, best_ask = book.token_top(yes)
+        return {
+            "asset_id": market.yes_id if yes else market.no_id,
+            "price": format_price(price, book.tick),
+            "size": format_size(size),
+            "side": side,
+            "hash": self._hash(market, yes, timestamp, bids, asks),
+            "best_bid": best_bid,
+            "best_ask": best_ask,
+        }
+
+    def _book_message(
+        self, market: SimMarket, yes: bool, timestamp: str, *, initial: bool
+    ) -> Message:
+        asset_id = market.yes_id if yes else market.no_id
+        bids, asks = market.book.wire_levels(yes)
+        message: Message = {
+            "event_type": "book",
+            "market": market.condition_id,
+            "asset_id": asset_id,
+            "timestamp": timestamp,
+            "hash": self._hash(market, yes, timestamp, bids, asks),
+            "bids": [{"price": p, "size": s} for p, s in bids],
+            "asks": [{"price": p, "size": s} for p, s in asks],
+        }
+        if initial:
+            message["tick_size"] = TICK_TEXT[market.book.tick]
+            message["last_trade_price"] = market.last_trade[asset_id]
+        return message
+
+    def _hash(
+        self,
+        market: SimMarket,
+        yes: bool,
+        timestamp: str,
+        bids: list[tuple[str, str]],
+        asks: list[tuple[str, str]],
+    ) -> str:
+        asset_id = market.yes_id if yes else market.no_id
+        return book_hash(
+            "v3",
+            market=market.condition_id,
+            asset_id=asset_id,
+            timestamp=timestamp,
+            bids_ascending=bids,
+            asks_descending=asks,
+            min_order_size=MIN_ORDER_SIZE,
+            tick_size=TICK_TEXT[market.book.tick],
+            neg_risk=False,
+            last_trade_price=market.last_trade[asset_id],
+        )
+
+    # ---- framing -------------------------------------------------------------------------
+
+    def next_frames(self, now_ms: int) -> list[Message | list[Message]]:
+        """Advance by one event (5% of the time by several) and return its messages as frames.
+
+        Usually each message is its own frame; about 5% of the time the events are bunched
+        into one array of 2–5 messages, as the venue sometimes does. Nothing is held back, so
+        after the call every change to the books has been framed.
+        """
+        messages = self.step(now_ms)
+        if self._rng.random() >= ARRAY_FRAME_RATIO:
+            return list(messages)
+        target = self._rng.randint(2, 5)
+        while len(messages) < target:
+            messages += self.step(now_ms)
+        frames: list[Message | list[Message]] = [messages[:target]]
+        return frames + messages[target:]
+
+    def generate_frames(self, n: int, start_ms: int, *, advance: bool = False) -> list[str]:
+        """Exactly `n` pre-encoded text frames of consecutive events, all markets (benchmarks).
+
+        Event batch i carries timestamp `start_ms + i`. The last batch is packed into one
+        array if it would overflow, so no generated message is left out. With `advance=False`
+        this exchange is left unchanged, so a server built on it dumps exactly the state the
+        frames start from; `advance=True` applies the events here, so `levels()` then shows
+        the books after the last frame.
+        """
+        source = self if advance else copy.deepcopy(self)
+        frames: list[str] = []
+        clock = start_ms
+        while len(frames) < n:
+            batch = source.next_frames(clock)
+            clock += 1
+            room = n - len(frames)
+            if len(batch) > room:
+                tail = [m for frame in batch[room - 1 :] for m in _messages(frame)]
+                batch = [*batch[: room - 1], tail]
+            frames += [encode_frame(frame) for frame in batch]
+        return frames
+
+
+def _messages(frame: Message | list[Message]) -> list[Message]:
+    return frame if isinstance(frame, list) else [frame]
+
+
+def _format_fraction(numerator: int, denominator: int) -> str:
+    # Exact decimal of numerator/denominator for denominators of the form 2^a * 5^b.
+    whole, rest = divmod(numerator, denominator)
+    digits = ""
+    while rest and len(digits) < 8:
+        rest *= 10
+        digit, rest = divmod(rest, denominator)
+        digits += str(digit)
+    return f"{whole}.{digits}" if digits else str(whole)
