@@ -1,0 +1,194 @@
+"""Fan-out of the simulated feed to market-channel clients, filtered by subscription.
+
+Each client has a bounded queue that is only ever written with `send_nowait`, so one slow client
+can never stall the generator or the others: when its queue is full it is dropped, as a venue
+would cut a consumer that cannot keep up.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+import trio
+
+from polymon.polymarket.simulator.exchange import Message, encode_frame
+from polymon.polymarket.simulator.faults import garbage_frame
+
+Frame = Message | list[Message]
+# Above this a "share of garbage" would starve the real frames entirely.
+_MAX_GARBAGE_RATIO: Final = 0.95
+
+
+@dataclass
+class SimulatorStats:
+    """Counters of what the simulator did, for tests and demos."""
+
+    connections_opened: int = 0
+    connections_open: int = 0
+    frames_sent: int = 0
+    malformed_sent: int = 0
+    hashes_corrupted: int = 0
+    snapshots_sent: int = 0
+    pongs_sent: int = 0
+    flood_frames_sent: int = 0
+    dropped_by_fault: int = 0
+    dropped_slow: int = 0
+
+
+def select_message(message: Message, assets: set[str] | frozenset[str]) -> Message | None:
+    """The part of `message` about `assets`: itself, a copy with fewer entries, or None."""
+    entries = message.get("price_changes")
+    if entries is None:
+        return message if message.get("asset_id") in assets else None
+    kept = [entry for entry in entries if entry["asset_id"] in assets]
+    if not kept:
+        return None
+    return message if len(kept) == len(entries) else {**message, "price_changes": kept}
+
+
+def select_frame(frame: Frame, assets: set[str] | frozenset[str]) -> Frame | None:
+    """The part of a frame (message or array) about `assets`; `frame` itself if all of it is."""
+    if not isinstance(frame, list):
+        return select_message(frame, assets)
+    kept = [m for m in (select_message(message, assets) for message in frame) if m is not None]
+    if not kept:
+        return None
+    unchanged = len(kept) == len(frame) and all(a is b for a, b in zip(kept, frame, strict=True))
+    return frame if unchanged else kept
+
+
+class Connection:
+    """One market-channel client: its subscribed tokens and its bounded outgoing queue."""
+
+    def __init__(self, ident: int, capacity: int, rng: random.Random) -> None:
+        self.ident = ident
+        self.assets: set[str] = set()
+        self.subscribed = False
+        self.flooded = False
+        self.rng = rng
+        self.close_reason = ""
+        self.scope = trio.CancelScope()
+        self._send, self.frames = trio.open_memory_channel[str](capacity)
+
+    def offer(self, frame: str) -> bool:
+        """Queue a frame without blocking; a full queue drops the client as too slow."""
+        try:
+            self._send.send_nowait(frame)
+        except trio.WouldBlock:
+            self.drop("slow consumer")
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def drop(self, reason: str) -> None:
+        """Close this client's session (its handler then closes the WebSocket)."""
+        if not self.close_reason:
+            self.close_reason = reason
+        self.scope.cancel()
+
+
+class Fanout:
+    """Every open client connection, and delivery of generated frames to them."""
+
+    def __init__(
+        self, stats: SimulatorStats, *, capacity: int, malformed_ratio: float, seed: int
+    ) -> None:
+        self.stats = stats
+        self.connections: dict[int, Connection] = {}
+        self._capacity = capacity
+        self._malformed_ratio = min(malformed_ratio, _MAX_GARBAGE_RATIO)
+        self._seed = seed
+        self._next_ident = 0
+
+    def open(self) -> Connection:
+        """Register a new client; its fault RNG is seeded from (seed, connection number)."""
+        ident = self._next_ident
+        self._next_ident += 1
+        conn = Connection(ident, self._capacity, random.Random(f"{self._seed}:conn:{ident}"))
+        self.connections[ident] = conn
+        self.stats.connections_opened += 1
+        self.stats.connections_open += 1
+        return conn
+
+    def close(self, conn: Connection) -> None:
+        """Forget a client whose session ended."""
+        if self.connections.pop(conn.ident, None) is not None:
+            self.stats.connections_open -= 1
+            if conn.close_reason == "slow consumer":
+                self.stats.dropped_slow += 1
+
+    def drop_all(self, reason: str) -> int:
+        """Drop every client; returns how many."""
+        conns = list(self.connections.values())
+        for conn in conns:
+            conn.drop(reason)
+        return len(conns)
+
+    def deliver(self, conn: Connection, frame: str) -> None:
+        """Queue one data frame, preceded by garbage frames at the configured ratio."""
+        while self._malformed_ratio and conn.rng.random() < self._malformed_ratio:
+            conn.offer(garbage_frame(frame, conn.rng))
+            self.stats.malformed_sent += 1
+            self.stats.frames_sent += 1
+        if conn.offer(frame):
+            self.stats.frames_sent += 1
+
+    def publish(self, frames: Sequence[Frame]) -> None:
+        """Send frames to every client, each filtered to the client's subscribed tokens."""
+        shared: dict[int, str] = {}
+        for conn in list(self.connections.values()):
+            for index, frame in enumerate(frames):
+                selected = select_frame(frame, conn.assets)
+                if selected is None:
+                    continue
+                if selected is frame:
+                    text = shared.get(index)
+                    if text is None:
+                        text = shared[index] = encode_frame(frame)
+                else:
+                    text = encode_frame(selected)
+                self.deliver(conn, text)
+
+
+class _Entry(msgspec.Struct):
+    asset_id: str
+
+
+class _Assets(msgspec.Struct):
+    asset_id: str = ""
+    price_changes: list[_Entry] = []
+
+
+_ASSETS_DECODER: Final = msgspec.json.Decoder(list[_Assets] | _Assets)
+_FRAME_DECODER: Final = msgspec.json.Decoder()
+
+
+def _frame_assets(text: str) -> frozenset[str]:
+    decoded = _ASSETS_DECODER.decode(text)
+    messages = decoded if isinstance(decoded, list) else [decoded]
+    assets = {m.asset_id for m in messages if m.asset_id}
+    assets.update(e.asset_id for m in messages for e in m.price_changes)
+    return frozenset(assets)
+
+
+class Flood:
+    """Pre-encoded benchmark frames, with the tokens each frame is about."""
+
+    def __init__(self, frames: Sequence[str]) -> None:
+        self.frames = frames
+        self._assets = [_frame_assets(text) for text in frames]
+
+    def frames_for(self, assets: set[str]) -> Iterator[str]:
+        """The frames a client subscribed to `assets` receives, as-is when wholly relevant."""
+        for text, frame_assets in zip(self.frames, self._assets, strict=True):
+            if frame_assets <= assets:
+                yield text
+            elif not frame_assets.isdisjoint(assets):
+                selected = select_frame(_FRAME_DECODER.decode(text), assets)
+                if selected is not None:
+                    yield encode_frame(selected)

@@ -1,0 +1,65 @@
+"""Fan-out without sockets: per-client filtering and dropping a slow client only."""
+
+from __future__ import annotations
+
+import json
+
+import trio
+
+from polymon.polymarket.simulator.exchange import Exchange
+from polymon.polymarket.simulator.fanout import Fanout, Flood, SimulatorStats, select_frame
+
+
+def test_select_frame_keeps_only_subscribed_entries() -> None:
+    exchange = Exchange(2, 1, trade_ratio=0, tick_change_ratio=0)
+    message = exchange.step(0)[0]
+    yes, no = (entry["asset_id"] for entry in message["price_changes"])
+    assert select_frame(message, {yes, no}) is message
+    assert select_frame(message, {"other"}) is None
+    only_no = select_frame(message, {no})
+    assert isinstance(only_no, dict)
+    assert [e["asset_id"] for e in only_no["price_changes"]] == [no]
+    assert len(message["price_changes"]) == 2
+    array = [message, {"event_type": "last_trade_price", "asset_id": "x"}]
+    assert select_frame(array, {yes, no}) == [message]
+    assert select_frame(array, {yes, no, "x"}) is array
+
+
+async def test_a_full_queue_drops_only_the_slow_client() -> None:
+    exchange = Exchange(2, 2)
+    stats = SimulatorStats()
+    fanout = Fanout(stats, capacity=4, malformed_ratio=0, seed=1)
+    slow, fast = fanout.open(), fanout.open()
+    for conn in (slow, fast):
+        conn.assets = set(exchange.token_ids())
+    received = 0
+    for i in range(10):
+        fanout.publish(exchange.next_frames(i))
+        while True:
+            try:
+                fast.frames.receive_nowait()
+            except trio.WouldBlock:
+                break
+            received += 1
+    assert slow.close_reason == "slow consumer"
+    assert slow.scope.cancel_called
+    assert not fast.close_reason
+    assert received >= 10
+    fanout.close(slow)
+    assert stats.dropped_slow == 1
+    assert stats.connections_open == 1
+
+
+def test_flood_filters_frames_per_client() -> None:
+    exchange = Exchange(3, 3)
+    frames = exchange.generate_frames(300, 0)
+    flood = Flood(frames)
+    everything = set(exchange.token_ids())
+    assert list(flood.frames_for(everything)) == frames
+    no_tokens = {m.no_id for m in exchange.markets}
+    for frame in flood.frames_for(no_tokens):
+        decoded = json.loads(frame)
+        for message in decoded if isinstance(decoded, list) else [decoded]:
+            entries = message.get("price_changes", [message])
+            assert {e["asset_id"] for e in entries} <= no_tokens
+    assert list(flood.frames_for(set())) == []
