@@ -1,0 +1,240 @@
+"""Configuration: the shipped config.toml, defaults, environment overrides and errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from polymon.config import Config, load_config
+from polymon.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "config.toml"
+
+# The keys docs/interface.md ("Configuration") says must exist, with their defaults.
+INTERFACE_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("polymarket", "ws_url"): "wss://ws-subscriptions-clob.polymarket.com/ws/market",
+    ("polymarket", "clob_url"): "https://clob.polymarket.com",
+    ("polymarket", "gamma_url"): "https://gamma-api.polymarket.com",
+    ("storage", "url"): "",  # "" means chdb://<data_dir>/clickhouse, see test below
+    ("storage", "user"): "default",
+    ("storage", "password"): "",
+    ("http", "host"): "127.0.0.1",
+    ("http", "port"): 8787,
+    ("webhooks", "allow_private"): False,
+    ("service", "data_dir"): "./data",
+}
+
+
+def write(tmp_path: Path, text: str, name: str = "polymon.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: Path | None = None, **env: str) -> Config:
+    return load_config(path, environ=env)
+
+
+def test_shipped_config_equals_defaults_except_where_it_says_otherwise() -> None:
+    raw = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
+    expected = msgspec.to_builtins(Config())
+    for section, values in raw.items():
+        assert section in expected, f"unknown section [{section}] in config.toml"
+        for key, value in values.items():
+            assert key in expected[section], f"unknown key {section}.{key} in config.toml"
+            expected[section][key] = value
+    got = load(SHIPPED)
+    assert msgspec.to_builtins(got) == expected
+    assert got == msgspec.convert(expected, Config)
+
+
+def test_shipped_config_documents_every_section() -> None:
+    raw = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
+    assert set(raw) == {f.name for f in msgspec.structs.fields(Config)}
+
+
+@pytest.mark.parametrize(("section", "key"), list(INTERFACE_DEFAULTS))
+def test_interface_keys_exist_with_their_defaults(section: str, key: str) -> None:
+    default = getattr(getattr(Config(), section), key)
+    assert default == INTERFACE_DEFAULTS[section, key]
+    shipped = getattr(getattr(load(SHIPPED), section), key)
+    assert shipped == default
+
+
+def test_no_file_means_builtin_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load() == Config()
+
+
+def test_config_toml_in_the_working_directory_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "[http]\nport = 1234\n", name="config.toml")
+    monkeypatch.chdir(tmp_path)
+    assert load().http.port == 1234
+
+
+def test_default_storage_url_is_embedded_under_the_absolute_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load()
+    assert config.storage.url == ""
+    assert config.storage_url == "chdb://" + str(tmp_path.resolve() / "data" / "clickhouse")
+    assert Path(config.storage_url.removeprefix("chdb://")).is_absolute()
+    other = load(POLYMON_SERVICE__DATA_DIR=str(tmp_path / "state"))
+    assert other.storage_url == "chdb://" + str(tmp_path.resolve() / "state" / "clickhouse")
+    explicit = load(POLYMON_STORAGE__URL="http://ch:8123/polymon")
+    assert explicit.storage_url == "http://ch:8123/polymon"
+
+
+def test_env_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[storage]\nurl = "chdb:///from/file"\n[http]\nport = 1111\n')
+    assert load(path).storage.url == "chdb:///from/file"
+    config = load(path, POLYMON_STORAGE__URL="http://ch:8123/polymon")
+    assert config.storage.url == "http://ch:8123/polymon"
+    assert config.http.port == 1111
+
+
+def test_env_values_are_converted_to_the_field_types() -> None:
+    config = load(
+        POLYMON_HTTP__PORT="9000",
+        POLYMON_WEBHOOKS__ALLOW_PRIVATE="true",
+        POLYMON_INTEGRITY__STALE_AFTER_SECS="1.5",
+        POLYMON_INTEGRITY__MODE="observe",
+    )
+    assert config.http.port == 9000
+    assert isinstance(config.http.port, int)
+    assert config.webhooks.allow_private is True
+    assert config.integrity.stale_after_secs == 1.5
+    assert config.integrity.mode == "observe"
+    assert load(POLYMON_WEBHOOKS__ALLOW_PRIVATE="false").webhooks.allow_private is False
+
+
+def test_env_is_read_from_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLYMON_HTTP__PORT", "9001")
+    monkeypatch.setenv("UNRELATED_HTTP__PORT", "1")
+    assert load_config(SHIPPED).http.port == 9001
+
+
+def test_non_polymon_env_vars_are_ignored() -> None:
+    assert load(SHIPPED, HOME="/root", POLYMONX="1", PATH="/bin") == load(SHIPPED)
+
+
+def test_overrides_argument_wins(tmp_path: Path) -> None:
+    config = load_config(
+        SHIPPED, environ={"POLYMON_HTTP__PORT": "9000"}, overrides={"http": {"port": 9100}}
+    )
+    assert config.http.port == 9100
+
+
+def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "[http]\nport = 8787\nprot = 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load(path)
+
+
+def test_unknown_section_in_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "[htp]\nport = 8787\n")
+    with pytest.raises(ConfigError, match="htp"):
+        load(path)
+
+
+def test_unknown_env_key_is_named() -> None:
+    with pytest.raises(ConfigError, match="POLYMON_HTTP__PROT") as info:
+        load(POLYMON_HTTP__PROT="1")
+    assert "http.prot" in str(info.value)
+
+
+def test_unknown_env_section_is_named() -> None:
+    with pytest.raises(ConfigError, match="htp"):
+        load(POLYMON_HTP__PORT="1")
+
+
+@pytest.mark.parametrize("name", ["POLYMON_HTTP", "POLYMON_HTTP__", "POLYMON_", "POLYMON___PORT"])
+def test_malformed_env_name_is_an_error(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load(**{name: "1"})
+
+
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        ("[http]\nport = 70000\n", "http.port"),
+        ("[http]\nport = -1\n", "http.port"),
+        ('[http]\nport = "eighty"\n', "http.port"),
+        ("[polymarket]\nshards = 0\n", "polymarket.shards"),
+        ("[polymarket]\nmax_assets_per_connection = 501\n", "polymarket.max_assets_per_connection"),
+        ('[integrity]\nmode = "loud"\n', "integrity.mode"),
+        ('[integrity]\nhash_recipe = "v9"\n', "integrity.hash_recipe"),
+        ("[simulator]\ntrade_ratio = 1.5\n", "simulator.trade_ratio"),
+        ('[webhooks]\nallow_private = "maybe"\n', "webhooks.allow_private"),
+        ("http = 5\n", "http"),
+    ],
+)
+def test_bad_types_and_ranges_in_file(tmp_path: Path, toml: str, where: str) -> None:
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("POLYMON_HTTP__PORT", "70000"),
+        ("POLYMON_HTTP__PORT", "abc"),
+        ("POLYMON_POLYMARKET__SHARDS", "0"),
+        ("POLYMON_WEBHOOKS__ALLOW_PRIVATE", "maybe"),
+    ],
+)
+def test_bad_env_values(name: str, value: str) -> None:
+    with pytest.raises(ConfigError):
+        load(**{name: value})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[http\nport = 1\n",
+        "[http]\nport = \n",
+        "[http]\nport = 1\nport = 2\n",
+        "just some words\n",
+    ],
+)
+def test_invalid_toml_is_a_config_error(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"polymon\.toml"):
+        load(path)
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[service]\ndata_dir = "/tmp/caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.toml"):
+        load(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
+        load(tmp_path / "nope.toml")
+
+
+def test_config_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.http.port = 1  # type: ignore[misc]
+
+
+def test_repr_never_shows_the_password(tmp_path: Path) -> None:
+    secret = "s3cr3t-Pa55w0rd"
+    path = write(tmp_path, f'[storage]\nurl = "http://ch:8123/db"\npassword = "{secret}"\n')
+    for config in (load(path), load(POLYMON_STORAGE__PASSWORD=secret)):
+        assert config.storage.password == secret
+        assert secret not in repr(config)
+        assert secret not in str(config)
+        assert secret not in f"{config!r} {config}"
