@@ -109,8 +109,12 @@ class StorageConfig(Section, frozen=True):
 
     url: str = ""
     user: str = "default"
-    password: str = msgspec.field(default="")
+    password: str = ""
     gap_channel_size: PositiveInt = 10_000
+
+    def __repr__(self) -> str:
+        # Never print the password (configs end up in logs and tracebacks).
+        return f"StorageConfig(url={self.url!r}, user={self.user!r}, password='***')"
 
 
 class HttpConfig(Section, frozen=True):
@@ -219,5 +223,8 @@ def load_config(
     try:
         return msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:
-        where = f" in {path}" if path is not None else ""
+        sources = [str(path)] if path is not None else []
+        if any(k.startswith(ENV_PREFIX) for k in (os.environ if environ is None else environ)):
+            sources.append("POLYMON_* environment")
+        where = f" (from {' and '.join(sources)})" if sources else ""
         raise ConfigError(f"invalid config{where}: {e}") from e

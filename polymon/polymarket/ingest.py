@@ -20,6 +20,7 @@ from polymon.polymarket.schemas import (
     decode_frame,
 )
 
+_KEEPALIVES = frozenset(TEXT_FRAMES | {t.encode() for t in TEXT_FRAMES})
 LifecycleSink = Callable[[NewMarket | MarketResolved], None]
 
 
@@ -44,7 +45,7 @@ class Ingest:
     def handle(self, frame: str | bytes, now: float, wall_us: int) -> bool:
         """Apply one frame; returns False for a keepalive (PONG, NO NEW ASSETS), True otherwise."""
         self.frames += 1
-        if len(frame) < 16 and (frame if isinstance(frame, str) else frame.decode()) in TEXT_FRAMES:
+        if len(frame) < 16 and frame in _KEEPALIVES:
             self.keepalives += 1
             return False
         if len(frame) > self.max_frame_bytes:
