@@ -45,8 +45,10 @@ async def test_a_full_queue_drops_only_the_slow_client() -> None:
     assert slow.scope.cancel_called
     assert not fast.close_reason
     assert received >= 10
-    fanout.close(slow)
+    assert list(fanout.connections) == [fast.ident]
     assert stats.dropped_slow == 1
+    assert stats.connections_open == 1
+    fanout.close(slow)
     assert stats.connections_open == 1
 
 

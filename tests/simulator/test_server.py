@@ -308,3 +308,37 @@ async def test_flood_sends_pregenerated_frames_then_idles(
         assert set(replica.books) == set(tokens)
         for token in tokens:
             assert replica.levels(token) == final.levels(token)
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_others_keep_flowing(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    cfg = SimulatorConfig(markets=4, seed=3, rate_per_sec=2000.0)
+    runner = partial(run_simulator, cfg, clock_ms=virtual_ms, queue_frames=256)
+    sim: Simulator = await nursery.start(runner)
+    received = 0
+
+    async def keep_reading(ws: WebSocketConnection) -> None:
+        nonlocal received
+        while True:
+            await ws.get_message()
+            received += 1
+
+    async with open_websocket_url(sim.ws_url) as slow, open_websocket_url(sim.ws_url) as fast:
+        for ws in (slow, fast):
+            await subscribe(ws, sim.exchange.token_ids())
+            await ws.get_message()
+        async with trio.open_nursery() as readers:
+            readers.start_soon(keep_reading, fast)
+            while sim.stats.dropped_slow == 0:
+                mock_clock.jump(0.02)
+                await trio.testing.wait_all_tasks_blocked()
+            assert sim.stats.connections_open == 1
+            at_drop = received
+            for _ in range(25):
+                mock_clock.jump(0.02)
+                await trio.testing.wait_all_tasks_blocked()
+            readers.cancel_scope.cancel()
+        assert sim.stats.dropped_slow == 1
+        assert fast.closed is None
+        assert received - at_drop > 500

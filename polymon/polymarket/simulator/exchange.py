@@ -76,9 +76,9 @@ class Exchange:
         self,
         markets: int,
         seed: int,
-        *,
         trade_ratio: float = 0.05,
         tick_change_ratio: float = 0.002,
+        *,
         book_after_trade_ratio: float = 0.25,
         fine_tick_ratio: float = 0.2,
     ) -> None:

@@ -21,6 +21,7 @@ from polymon.polymarket.simulator.faults import garbage_frame
 Frame = Message | list[Message]
 # Above this a "share of garbage" would starve the real frames entirely.
 _MAX_GARBAGE_RATIO: Final = 0.95
+SLOW_CONSUMER: Final = "slow consumer"
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Connection:
         try:
             self._send.send_nowait(frame)
         except trio.WouldBlock:
-            self.drop("slow consumer")
+            self.drop(SLOW_CONSUMER)
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
@@ -116,27 +117,39 @@ class Fanout:
         return conn
 
     def close(self, conn: Connection) -> None:
-        """Forget a client whose session ended."""
+        """Forget a client whose session ended (idempotent)."""
         if self.connections.pop(conn.ident, None) is not None:
             self.stats.connections_open -= 1
-            if conn.close_reason == "slow consumer":
-                self.stats.dropped_slow += 1
 
     def drop_all(self, reason: str) -> int:
         """Drop every client; returns how many."""
         conns = list(self.connections.values())
         for conn in conns:
-            conn.drop(reason)
+            self._drop(conn, reason)
         return len(conns)
+
+    def _drop(self, conn: Connection, reason: str) -> None:
+        # Forget it now: Hypercorn shields socket writes, so a client that stopped reading can
+        # keep its handler (and our close()) waiting for a long time.
+        conn.drop(reason)
+        self.close(conn)
 
     def deliver(self, conn: Connection, frame: str) -> None:
         """Queue one data frame, preceded by garbage frames at the configured ratio."""
         while self._malformed_ratio and conn.rng.random() < self._malformed_ratio:
-            conn.offer(garbage_frame(frame, conn.rng))
+            if not self._offer(conn, garbage_frame(frame, conn.rng)):
+                return
             self.stats.malformed_sent += 1
-            self.stats.frames_sent += 1
+        self._offer(conn, frame)
+
+    def _offer(self, conn: Connection, frame: str) -> bool:
         if conn.offer(frame):
             self.stats.frames_sent += 1
+            return True
+        if conn.close_reason == SLOW_CONSUMER and conn.ident in self.connections:
+            self.stats.dropped_slow += 1
+            self.close(conn)
+        return False
 
     def publish(self, frames: Sequence[Frame]) -> None:
         """Send frames to every client, each filtered to the client's subscribed tokens."""
