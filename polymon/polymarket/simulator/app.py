@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from polymon.polymarket.simulator.server import Simulator
 
 _CLOSE_GOING_AWAY = 1001
-_CLOSE_WAIT_SECS = 1.0
 
 
 def _json(status: int, body: Any) -> Response:
@@ -36,8 +35,9 @@ async def _send_queued(conn: Connection) -> None:
 
 
 async def _write(sim: Simulator, conn: Connection) -> None:
-    # The only task that writes to this socket: queued frames in order, then (flood mode) the
-    # benchmark frames once the first subscription's snapshot has gone out.
+    # The only task that writes to this socket: queued frames in order, and in flood mode the
+    # benchmark frames right after the first frame sent once subscribed (normally its snapshot
+    # array), with anything queued meanwhile (PONGs) interleaved.
     async for frame in conn.frames:
         await websocket.send(frame)
         if sim.flood is None or conn.flooded or not conn.subscribed:
@@ -56,23 +56,28 @@ def create_app(sim: Simulator) -> QuartTrio:
 
     @app.get("/markets")
     async def gamma_markets() -> Response:
+        """Gamma `GET /markets` (a JSON array page)."""
         return _json(*rest.gamma_markets(sim.exchange, request.args))
 
     @app.get("/markets/keyset")
     async def gamma_markets_keyset() -> Response:
+        """Gamma `GET /markets/keyset` (`{markets, next_cursor}`)."""
         return _json(*rest.gamma_markets_keyset(sim.exchange, request.args))
 
     @app.get("/book")
     async def clob_book() -> Response:
+        """CLOB `GET /book?token_id=`."""
         return _json(*rest.clob_book(sim.exchange, request.args.get("token_id"), sim.now_ms()))
 
     @app.post("/books")
     async def clob_books() -> Response:
+        """CLOB `POST /books` with `[{"token_id": ...}]`."""
         body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         return _json(*rest.clob_books(sim.exchange, body, sim.now_ms()))
 
     @app.websocket("/ws/market")
     async def market_channel() -> None:
+        """The market channel: subscriptions and PING in, snapshots and events out."""
         await websocket.accept()
         conn = sim.fanout.open()
         try:
@@ -83,9 +88,7 @@ def create_app(sim: Simulator) -> QuartTrio:
                         sim.handle_client_text(conn, await websocket.receive())
         finally:
             sim.fanout.close(conn)
-        # Reached only when the simulator dropped the client (a disconnect cancels us). A client
-        # that stopped reading may never take the close frame; do not hang on it.
-        with trio.move_on_after(_CLOSE_WAIT_SECS):
-            await websocket.close(_CLOSE_GOING_AWAY, conn.close_reason)
+        # Reached only when the simulator dropped the client (a disconnect cancels us).
+        await websocket.close(_CLOSE_GOING_AWAY, conn.close_reason)
 
     return app
