@@ -19,7 +19,6 @@ from polymon.core.integrity import bbo_agrees, hash_matches
 from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
 from polymon.core.prices import (
     format_mid,
-    format_price,
     parse_price,
     parse_size,
     parse_timestamp_ms,
@@ -387,8 +386,9 @@ class ShardState:
             condition_id=state.market,
             bids=[LevelView(p, s) for p, s, _ in book.levels(BID, depth)],
             asks=[LevelView(p, s) for p, s, _ in book.levels(ASK, depth)],
-            best_bid=None if bb is None else format_price(bb),
-            best_ask=None if ba is None else format_price(ba),
+            # The venue's own strings, as in the levels ("0.20" stays "0.20").
+            best_bid=None if bb is None else book.bids[bb][0],
+            best_ask=None if ba is None else book.asks[ba][0],
             mid_price=format_mid(bb, ba) if bb is not None and ba is not None else None,
             spread_bps=spread_bps(bb, ba) if bb is not None and ba is not None else None,
             timestamp_ms=state.timestamp_ms,

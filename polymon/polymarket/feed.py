@@ -15,8 +15,8 @@ import enum
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
 import msgspec
@@ -65,15 +65,25 @@ def subscribe_message(asset_ids: Iterable[str], operation: str | None = None) ->
 Connector = Callable[[PolymarketConfig], AbstractAsyncContextManager[WebSocketConnection]]
 
 
-def open_venue_websocket(cfg: PolymarketConfig) -> AbstractAsyncContextManager[WebSocketConnection]:
+@asynccontextmanager
+async def open_venue_websocket(cfg: PolymarketConfig) -> AsyncIterator[WebSocketConnection]:
     """Open the market-channel WebSocket at `cfg.ws_url` (the default Connector)."""
-    return open_websocket_url(
-        cfg.ws_url,
-        connect_timeout=cfg.handshake_timeout_secs,
-        disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
-        max_message_size=cfg.max_frame_bytes,
-        receive_buffer_size=_RECEIVE_BUFFER_BYTES,
-    )
+    stream: trio.abc.AsyncResource | None = None
+    try:
+        async with open_websocket_url(
+            cfg.ws_url,
+            connect_timeout=cfg.handshake_timeout_secs,
+            disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
+            max_message_size=cfg.max_frame_bytes,
+            receive_buffer_size=_RECEIVE_BUFFER_BYTES,
+        ) as ws:
+            stream = ws._stream
+            yield ws
+    finally:
+        # trio-websocket 0.12.2 never closes its socket when the server closed first, which
+        # would leak one file descriptor per venue-initiated reconnect.
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
 
 
 class FeedActivity:

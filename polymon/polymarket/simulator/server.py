@@ -82,6 +82,8 @@ class Simulator:
         self.host = cfg.host
         self.port = cfg.port
         self._silent = False
+        self._running = trio.Event()
+        self._running.set()
         self._rng = random.Random(f"{cfg.seed}:faults")
 
     @property
@@ -152,11 +154,23 @@ class Simulator:
             self.fanout.publish(frames)
         return self.exchange.events - before
 
+    def pause(self) -> None:
+        """Stop the exchange from moving (tests compare books at a quiet point)."""
+        if self._running.is_set():
+            self._running = trio.Event()
+
+    def resume(self) -> None:
+        """Let the exchange move again."""
+        self._running.set()
+
     async def generate(self) -> None:
         """Step the exchange at `rate_per_sec` forever, paced by trio's clock."""
         rate = self.cfg.rate_per_sec
         due = trio.current_time()
         while True:
+            if not self._running.is_set():
+                await self._running.wait()
+                due = trio.current_time()
             due = max(due + self.tick() / rate, trio.current_time() - _MAX_BACKLOG_SECS)
             await trio.sleep_until(due)
 
