@@ -302,5 +302,5 @@ async def test_garbage_frames_are_counted_and_the_connection_lives(
         await trio.sleep(5)
         assert downs == []
         assert sum(conn.ingest.invalid.values()) == skipped
-        assert state.view(ASSET, trio.current_time()).best_bid == "0.4"
+        assert state.view(ASSET, trio.current_time()).best_bid == "0.40"
         nursery.cancel_scope.cancel()
