@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from sortedcontainers import SortedDict
 
+from polymon.core.bookhash import levels_json
 from polymon.errors import BookInvariantError
 
 BID = 0
@@ -27,13 +28,14 @@ LevelUpdate = tuple[int, str, str, float]
 class OrderBook:
     """L2 book for one outcome token with O(1) best bid/ask."""
 
-    __slots__ = ("_best_ask", "_best_bid", "asks", "bids")
+    __slots__ = ("_best_ask", "_best_bid", "_json", "asks", "bids")
 
     def __init__(self) -> None:
         self.bids: SortedDict = SortedDict()
         self.asks: SortedDict = SortedDict()
         self._best_bid: int | None = None
         self._best_ask: int | None = None
+        self._json: list[str | None] = [None, None]  # wire-order JSON per side, built on demand
 
     def replace(self, bids: Iterable[LevelUpdate], asks: Iterable[LevelUpdate]) -> None:
         """Replace the whole book with a snapshot; zero-size levels are skipped.
@@ -44,6 +46,7 @@ class OrderBook:
         self.asks = SortedDict({p: (pt, st, s) for p, pt, st, s in asks if s > 0})
         self._best_bid = self.bids.peekitem(-1)[0] if self.bids else None
         self._best_ask = self.asks.peekitem(0)[0] if self.asks else None
+        self._json = [None, None]
 
     def clear(self) -> None:
         """Remove every level. Runtime complexity: O(1)."""
@@ -60,9 +63,14 @@ class OrderBook:
             book, best = self.bids, self._best_bid
         else:
             book, best = self.asks, self._best_ask
+        self._json[side] = None
         previous = book.get(price)
         if size > 0:
-            book[price] = (price_text, size_text, size)
+            if previous is None:
+                book[price] = (price_text, size_text, size)
+            else:
+                # The key is already in the sorted key list: skip SortedDict's bookkeeping.
+                dict.__setitem__(book, price, (price_text, size_text, size))
             if best is None or (price > best if side == BID else price < best):
                 best = price
         elif previous is not None:
@@ -138,9 +146,22 @@ class OrderBook:
 
         This is the order the venue hash is computed over. Runtime complexity: O(n).
         """
-        bids = [(v[0], v[1]) for v in self.bids.values()]
-        asks = [(v[0], v[1]) for v in reversed(self.asks.values())]
-        return bids, asks
+        bids, asks = self.bids, self.asks
+        return [bids[k][:2] for k in bids], [asks[k][:2] for k in reversed(asks.keys())]
+
+    def side_json(self, side: int) -> str:
+        """One side's levels as the venue hashes them (bids ascending, asks descending).
+
+        Cached until that side changes, so a delta re-renders one side only. O(n) on a miss.
+        """
+        cached = self._json[side]
+        if cached is None:
+            book = self.bids if side == BID else self.asks
+            # Iterating the sorted keys and indexing the dict is ~5x faster than values().
+            keys = iter(book) if side == BID else reversed(book)
+            cached = levels_json(map(book.__getitem__, keys))
+            self._json[side] = cached
+        return cached
 
     def same_levels(self, bids: Iterable[LevelUpdate], asks: Iterable[LevelUpdate]) -> bool:
         """True when this book holds exactly these levels (by price units and size).

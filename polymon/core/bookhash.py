@@ -23,9 +23,58 @@ RECIPES: tuple[Recipe, ...] = ("v1", "v2", "v3")
 EMPTY_BOOK_HASH = "0" * 40
 
 
-def _levels_json(levels: Iterable[tuple[str, str]]) -> str:
+_QUOTE_CACHE_LIMIT = 100_000
+_quoted: dict[str, str] = {}
+
+
+def _quote(text: str) -> str:
+    # Ids and metadata repeat on every hash; json.dumps them once.
+    quoted = _quoted.get(text)
+    if quoted is None:
+        quoted = json.dumps(text, ensure_ascii=False)
+        if len(_quoted) < _QUOTE_CACHE_LIMIT:
+            _quoted[text] = quoted
+    return quoted
+
+
+def levels_json(levels: Iterable[tuple[str, str] | tuple[str, str, float]]) -> str:
+    """The JSON array body (without brackets) of levels in the given order; O(levels).
+
+    Each level starts with its venue price and size strings (extra fields are ignored).
+    """
     # Prices and sizes are venue decimal strings: digits and a dot, nothing JSON must escape.
-    return ",".join([f'{{"price":"{p}","size":"{s}"}}' for p, s in levels])
+    return ",".join([f'{{"price":"{v[0]}","size":"{v[1]}"}}' for v in levels])
+
+
+def summary_hash(
+    recipe: Recipe,
+    *,
+    market: str,
+    asset_id: str,
+    timestamp: str,
+    bids_json: str,
+    asks_json: str,
+    min_order_size: str = "",
+    tick_size: str = "",
+    neg_risk: bool = False,
+    last_trade_price: str = "",
+) -> str:
+    """The venue hash from pre-rendered level JSON (see `levels_json`); O(size of the JSON)."""
+    head = (
+        f'{{"market":{_quote(market)},"asset_id":{_quote(asset_id)},'
+        f'"timestamp":"{timestamp}","hash":"","bids":[{bids_json}],"asks":[{asks_json}]'
+    )
+    if recipe == "v1":
+        body = head + "}"
+    else:
+        body = (
+            f'{head},"min_order_size":{_quote(min_order_size)},'
+            f'"tick_size":{_quote(tick_size)},"neg_risk":{"true" if neg_risk else "false"}'
+        )
+        if recipe == "v3":
+            body += f',"last_trade_price":{_quote(last_trade_price)}'
+        body += "}"
+    return hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
 
 
 def book_hash(
@@ -46,19 +95,15 @@ def book_hash(
     `timestamp` is the decimal millisecond string the hash was taken at. The metadata arguments
     are ignored by recipes that do not include them.
     """
-    head = (
-        f'{{"market":{json.dumps(market)},"asset_id":{json.dumps(asset_id)},'
-        f'"timestamp":"{timestamp}","hash":"",'
-        f'"bids":[{_levels_json(bids_ascending)}],"asks":[{_levels_json(asks_descending)}]'
+    return summary_hash(
+        recipe,
+        market=market,
+        asset_id=asset_id,
+        timestamp=timestamp,
+        bids_json=levels_json(bids_ascending),
+        asks_json=levels_json(asks_descending),
+        min_order_size=min_order_size,
+        tick_size=tick_size,
+        neg_risk=neg_risk,
+        last_trade_price=last_trade_price,
     )
-    if recipe == "v1":
-        body = head + "}"
-    else:
-        body = (
-            f'{head},"min_order_size":{json.dumps(min_order_size)},'
-            f'"tick_size":{json.dumps(tick_size)},"neg_risk":{"true" if neg_risk else "false"}'
-        )
-        if recipe == "v3":
-            body += f',"last_trade_price":{json.dumps(last_trade_price)}'
-        body += "}"
-    return hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from polymon.core.book import OrderBook
-from polymon.core.bookhash import Recipe, book_hash
-from polymon.core.prices import parse_price
+from polymon.core.book import ASK, BID
+from polymon.core.bookhash import Recipe, summary_hash
+from polymon.core.prices import cached_price, parse_price
 from polymon.errors import BadNumber
 
 if TYPE_CHECKING:
@@ -27,19 +27,21 @@ def hash_matches(
     4-11 ms before the one it sent) and, for v3, either the snapshot's last trade price or the
     latest trade event's. Runtime: O(levels × candidates).
     """
-    bids, asks = asset.book.wire_levels()
-    trade_prices = [asset.last_trade_price]
-    if recipe == "v3" and asset.last_trade_event_price not in ("", asset.last_trade_price):
-        trade_prices.append(asset.last_trade_event_price)
+    book = asset.book
+    bids_json, asks_json = book.side_json(BID), book.side_json(ASK)
+    # After any trade the venue hashes the latest trade's price; before one, the snapshot's.
+    trade_prices = [asset.last_trade_event_price or asset.last_trade_price]
+    if recipe == "v3" and asset.last_trade_price not in ("", trade_prices[0]):
+        trade_prices.append(asset.last_trade_price)
     for offset in range(slack_ms + 1):
         for trade_price in trade_prices:
-            got = book_hash(
+            got = summary_hash(
                 recipe,
                 market=asset.market,
                 asset_id=asset.asset_id,
                 timestamp=str(timestamp_ms - offset),
-                bids_ascending=bids,
-                asks_descending=asks,
+                bids_json=bids_json,
+                asks_json=asks_json,
                 min_order_size=asset.min_order_size,
                 tick_size=asset.tick_size,
                 neg_risk=asset.neg_risk,
@@ -50,19 +52,29 @@ def hash_matches(
     return False
 
 
-def _side_agrees(local: int | None, venue: str, empty: str) -> bool:
-    if venue == "":
-        return True
-    if venue == empty:
-        return local is None
-    try:
-        return local == parse_price(venue)
-    except BadNumber:
-        return True  # an unparseable venue value proves nothing about the book
+def _venue_price(text: str, local: int | None) -> int | None:
+    units = cached_price(text)
+    if units is None:
+        try:
+            units = parse_price(text)
+        except BadNumber:
+            return local  # an unparseable venue value proves nothing about the book
+    return units
 
 
-def bbo_agrees(book: OrderBook, best_bid: str, best_ask: str) -> bool:
-    """True when the book's best bid/ask equal the venue's; O(1) with a warm price cache."""
-    return _side_agrees(book.best_bid, best_bid, _EMPTY_BID) and _side_agrees(
-        book.best_ask, best_ask, _EMPTY_ASK
-    )
+def bbo_agrees(best_bid: int | None, best_ask: int | None, venue_bid: str, venue_ask: str) -> bool:
+    """True when the local best bid/ask (units) equal the venue's strings; O(1).
+
+    `""` means the venue did not say; `"0"` (bid) and `"1"` (ask) mean that side is empty.
+    """
+    if venue_bid:
+        if venue_bid == _EMPTY_BID:
+            if best_bid is not None:
+                return False
+        elif _venue_price(venue_bid, best_bid) != best_bid:
+            return False
+    if venue_ask:
+        if venue_ask == _EMPTY_ASK:
+            return best_ask is None
+        return _venue_price(venue_ask, best_ask) == best_ask
+    return True

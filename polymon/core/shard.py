@@ -14,10 +14,11 @@ from collections.abc import Iterable
 import msgspec
 
 from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
-from polymon.core.bookhash import Recipe, book_hash
+from polymon.core.bookhash import Recipe
 from polymon.core.integrity import bbo_agrees, hash_matches
 from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
 from polymon.core.prices import (
+    cached_price,
     format_mid,
     parse_price,
     parse_size,
@@ -26,6 +27,7 @@ from polymon.core.prices import (
 )
 from polymon.errors import BadNumber
 
+_AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
 SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
 _TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
 
@@ -229,13 +231,15 @@ class ShardState:
             self.counts["skipped_untracked"] += 1
             return
         phase = state.phase
-        if phase == Phase.AWAITING or phase == Phase.EPOCH:
+        if phase is _AWAITING or phase is _EPOCH:
             self.counts["skipped_awaiting_snapshot"] += 1
             return
         side_code = SIDES.get(side)
         if side_code is None:
             raise BadNumber(f"side {side[:10]!r} is neither BUY nor SELL")
-        price = parse_price(price_text)
+        price = cached_price(price_text)
+        if price is None:
+            price = parse_price(price_text)
         size = parse_size(size_text)
         book = state.book
         best_before = book.best_bid if side_code == BID else book.best_ask
@@ -252,7 +256,7 @@ class ShardState:
             state.timestamp_ms = timestamp_ms
         state.hash = venue_hash
         policy = self.policy
-        if phase == Phase.RESYNCING:
+        if phase is _RESYNCING:
             if len(state.buffer) < policy.resync_buffer_messages:
                 state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
             else:
@@ -264,10 +268,11 @@ class ShardState:
         ):
             self._suspect(state, "hash_mismatch", policy.hash_mode, now, wall_us, venue_hash)
         elif policy.mode != "off":
-            if (best_bid or best_ask) and not bbo_agrees(book, best_bid, best_ask):
+            bb, ba = book.best_bid, book.best_ask
+            if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
                 detail = f"venue {best_bid}/{best_ask}"
                 self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
-            elif book.crossed:
+            elif bb is not None and ba is not None and bb >= ba:
                 self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
         # The top of book moved only if this side's best moved or its size changed.
         if best_after != best_before or price == best_after:
@@ -324,7 +329,7 @@ class ShardState:
         if (
             state is not None
             and state.phase == Phase.SYNCED
-            and not bbo_agrees(state.book, best_bid, best_ask)
+            and not bbo_agrees(state.book.best_bid, state.book.best_ask, best_bid, best_ask)
         ):
             self.counts["best_bid_ask_disagree"] += 1
 
@@ -399,14 +404,10 @@ class ShardState:
 
     # -- internals ----------------------------------------------------------------------
     def _self_check(self, state: AssetState, timestamp_ms: int, venue_hash: str) -> None:
-        bids, asks = state.book.wire_levels()
-        got = book_hash(
-            self.policy.hash_recipe, market=state.market, asset_id=state.asset_id,
-            timestamp=str(timestamp_ms), bids_ascending=bids, asks_descending=asks,
-            min_order_size=state.min_order_size, tick_size=state.tick_size,
-            neg_risk=state.neg_risk, last_trade_price=state.last_trade_price,
-        )  # fmt: skip
-        self.counts["snapshot_hash_ok" if got == venue_hash else "snapshot_hash_mismatch"] += 1
+        # A snapshot carries the hash of its own content: a miss means our recipe or the
+        # asset's metadata is off (not a gap), so it is only counted.
+        ok = hash_matches(state, venue_hash, timestamp_ms, self.policy.hash_recipe, 0)
+        self.counts["snapshot_hash_ok" if ok else "snapshot_hash_mismatch"] += 1
 
     def _hash_ok(self, state: AssetState, venue_hash: str, timestamp_ms: int) -> bool:
         policy = self.policy

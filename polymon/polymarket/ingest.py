@@ -15,7 +15,6 @@ from polymon.polymarket.dispatch import apply_message
 from polymon.polymarket.schemas import (
     TEXT_FRAMES,
     MarketResolved,
-    Message,
     NewMarket,
     decode_frame,
 )
@@ -56,18 +55,12 @@ class Ingest:
             self.invalid[reason] += 1
         state = self.state
         for msg in messages:
-            self._apply(state, msg, now, wall_us)
-        return True
-
-    def _apply(self, state: ShardState, msg: Message, now: float, wall_us: int) -> None:
-        if type(msg) is NewMarket or type(msg) is MarketResolved:
-            if self.lifecycle is not None:
+            try:
+                apply_message(state, msg, now, wall_us)
+            except InvalidInput as e:
+                self.invalid[e.reason] += 1
+            except (ValueError, TypeError):
+                self.invalid["schema"] += 1
+            if self.lifecycle is not None and isinstance(msg, NewMarket | MarketResolved):
                 self.lifecycle(msg)
-            return
-        try:
-            apply_message(state, msg, now, wall_us)
-        except InvalidInput as e:
-            self.invalid[e.reason] += 1
-        except (ValueError, TypeError):
-            # int() of a non-numeric timestamp string and the like.
-            self.invalid["schema"] += 1
+        return True

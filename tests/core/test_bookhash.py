@@ -48,7 +48,8 @@ def by_hand(book: dict[str, Any], extra: list[tuple[str, Any]]) -> str:
         "asks": [{"price": p, "size": s} for p, s in levels(book, "asks")],
     }
     body.update(extra)
-    text = json.dumps(body, separators=(",", ":"))
+    # As the official py-clob-client recipe: the Go server writes UTF-8, not \u escapes.
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
