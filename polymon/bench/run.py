@@ -28,7 +28,6 @@ from polymon.polymarket.ingest import Ingest
 from polymon.polymarket.simulator.exchange import Exchange
 from polymon.polymarket.simulator.server import build_exchange
 
-
 _FLUSH_EVERY_FRAMES = 1000
 
 
