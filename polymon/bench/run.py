@@ -41,6 +41,7 @@ class Result:
     level_updates: int
     seconds: float
     latencies_ns: list[int]
+    cpu_share: float | None = None
 
     def line(self) -> str:
         """A one-line human summary."""
@@ -52,6 +53,7 @@ class Result:
             f"{self.messages / self.seconds:>10,.0f} msgs/s "
             f"{self.level_updates / self.seconds:>11,.0f} level updates/s   "
             f"frame->book p50 {p50:7.1f} us  p99 {p99:7.1f} us"
+            + ("" if self.cpu_share is None else f"  (polymon CPU {self.cpu_share:.0%})")
         )
 
 
@@ -141,12 +143,14 @@ async def bench_loopback(port: int, markets: int, frames: int, timeout_secs: flo
     async with trio.open_nursery() as nursery:
         await conn.subscribe(list(state.assets))
         nursery.start_soon(conn.run)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         with trio.move_on_after(timeout_secs):
             await done.wait()
+        cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         nursery.cancel_scope.cancel()
     seconds = max(ingest.last_ns - ingest.first_ns, 1) / 1e9
     return Result("end to end, loopback WebSocket", len(ingest.latencies), state.messages,
-                  state.level_updates, seconds, ingest.latencies)  # fmt: skip
+                  state.level_updates, seconds, ingest.latencies, cpu_share)  # fmt: skip
 
 
 def _flood_server(markets: int, frames: int) -> tuple[subprocess.Popen[str], int]:
@@ -161,13 +165,16 @@ def _flood_server(markets: int, frames: int) -> tuple[subprocess.Popen[str], int
 
 def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     """Run every phase and print one line each."""
-    print(f"polymon bench: {markets} simulated markets ({2 * markets} tokens), one core each side")
+    print(f"polymon bench: {markets} simulated markets ({2 * markets} tokens); in-process phases")
+    print("are the best of 3 runs; end to end runs the simulator in its own process")
     frames = _exchange(markets).generate_frames(
         max(20_000, int(30_000 * seconds)), int(time.time() * 1000)
     )
     for hash_mode, name in (("off", "hot path: decode+book+BBO"),
                             ("resync", "hot path: + venue hash check")):  # fmt: skip
-        print(bench_hot_path(frames, markets, hash_mode=hash_mode, name=name).line())
+        # Best of three: other tenants of a shared VM only ever make a run slower.
+        runs = [bench_hot_path(frames, markets, hash_mode=hash_mode, name=name) for _ in range(3)]
+        print(min(runs, key=lambda r: r.seconds).line())
     e2e_markets = min(markets, 100)  # one connection carries at most 200 tokens
     e2e_frames = max(20_000, int(20_000 * seconds))
     proc, port = _flood_server(e2e_markets, e2e_frames)

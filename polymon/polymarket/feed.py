@@ -32,6 +32,7 @@ from polymon.config import PolymarketConfig
 from polymon.polymarket.ingest import Ingest
 
 _RECEIVE_BUFFER_BYTES = 256 * 1024
+_MESSAGE_QUEUE = 256  # frames trio-websocket may read ahead of the hot path
 _DISCONNECT_TIMEOUT_SECS = 2.0
 _encode = msgspec.json.Encoder().encode
 
@@ -76,6 +77,7 @@ async def open_venue_websocket(cfg: PolymarketConfig) -> AsyncIterator[WebSocket
             disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
             max_message_size=cfg.max_frame_bytes,
             receive_buffer_size=_RECEIVE_BUFFER_BYTES,
+            message_queue_size=_MESSAGE_QUEUE,
         ) as ws:
             stream = ws._stream
             yield ws
