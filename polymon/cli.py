@@ -11,13 +11,14 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import click
 import trio
 
 from polymon.config import Config, load_config
-from polymon.errors import PolymonError
+from polymon.errors import PolymonError, first_error
 
 
 def _fail(message: str) -> None:
@@ -37,7 +38,7 @@ async def _until_signal(start: Callable[..., Awaitable[Any]], *args: Any, **kwar
     """Run a service task until SIGINT/SIGTERM, then stop it cleanly."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            handle = await nursery.start(start, *args, **kwargs)
+            handle = await nursery.start(partial(start, *args, **kwargs))
             async for _ in signals:
                 break
             handle.stop()
@@ -47,19 +48,22 @@ def _run_trio(main: Callable[[], Awaitable[None]]) -> None:
     try:
         trio.run(main)
     except* OSError as group:
-        error = group.exceptions[0]
-        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
-            _fail(f"address already in use: {error}")
+        error = first_error(group)
+        if error.errno == errno.EADDRINUSE:
+            _fail(f"address already in use: {error.strerror}")
         _fail(f"{type(error).__name__}: {error}")
     except* PolymonError as group:
-        _fail(str(group.exceptions[0]))
+        _fail(str(first_error(group)))
 
 
 @click.group()
 def main() -> None:
     """polymon: live Polymarket L2 books, alerts and ClickHouse history in one process."""
+    # Logs go to stdout (journald collects it); stderr is kept for the one-line failure reason.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
 

@@ -12,6 +12,10 @@ PolymonError                  base of everything polymon raises on purpose
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
+
 
 class PolymonError(Exception):
     """Base class of every error polymon raises on purpose."""
@@ -52,3 +56,9 @@ class BookError(PolymonError):
 
 class BookInvariantError(BookError):
     """An order book broke one of its own invariants; this is a bug, never venue input."""
+
+
+def first_error(group: BaseExceptionGroup[_E]) -> _E:
+    """The first leaf exception of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first

@@ -17,7 +17,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypeVar
 
 import msgspec
 import trio
@@ -29,6 +28,7 @@ from trio_websocket import (
 )
 
 from polymon.config import PolymarketConfig
+from polymon.errors import first_error
 from polymon.polymarket.ingest import Ingest
 
 _RECEIVE_BUFFER_BYTES = 256 * 1024
@@ -212,11 +212,11 @@ class Connection:
             if handshake.cancelled_caught:
                 reason = "handshake_timeout"
         except* HandshakeError as group:
-            reason = f"handshake: {type(_first(group)).__name__}"
+            reason = f"handshake: {type(first_error(group)).__name__}"
         except* ConnectionClosed as group:
-            reason = _closed_reason(_first(group))
+            reason = _closed_reason(first_error(group))
         except* OSError as group:
-            error = _first(group)
+            error = first_error(group)
             reason = f"os: {error.strerror or type(error).__name__}"
         finally:
             self._ws = None
@@ -279,11 +279,3 @@ class Connection:
 
 def _closed_reason(e: ConnectionClosed) -> str:
     return f"closed {e.reason.code}" if e.reason is not None else "closed"
-
-
-_E = TypeVar("_E", bound=BaseException)
-
-
-def _first(group: BaseExceptionGroup[_E]) -> _E:
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first

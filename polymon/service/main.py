@@ -196,6 +196,7 @@ def _hypercorn_config(cfg: Config) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{cfg.http.host}:{cfg.http.port}"]
     hc.accesslog = None
+    hc.errorlog = logging.getLogger("polymon.http")
     hc.graceful_timeout = 1.0
     return hc
 
