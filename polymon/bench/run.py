@@ -94,7 +94,7 @@ def bench_hot_path(frames: list[str], markets: int, *, hash_mode: str, name: str
         handle(frame, 1.0, wall() // 1000)
         latencies[i] = perf() - t0
         if i % _FLUSH_EVERY_FRAMES == 0:  # as the shard's flush loop hands rows on
-            out.bbo, out.levels, out.trades = [], [], []
+            out.drain()
     seconds = (perf() - start) / 1e9
     bad = (
         sum(ingest.invalid.values()) + state.counts["hash_mismatch"] + state.counts["bbo_mismatch"]

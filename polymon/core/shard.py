@@ -99,6 +99,12 @@ class ShardOutput:
         self.trades: list[TradeRow] = []
         self.gaps: list[GapEvent] = []
 
+    def drain(self) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent]]:
+        """Take everything produced so far and start empty lists; O(1)."""
+        taken = self.bbo, self.levels, self.trades, self.gaps
+        self.bbo, self.levels, self.trades, self.gaps = [], [], [], []
+        return taken
+
 
 def _parse_levels(levels: Iterable[tuple[str, str]]) -> list[LevelUpdate]:
     return [(parse_price(p), p, s, parse_size(s)) for p, s in levels]

@@ -44,10 +44,10 @@ class Outlet(Generic[_T]):
         self.sent = 0
         self.dropped = 0
 
-    def put(self, batch: list[_T]) -> None:
-        """Hand a batch on (O(1)); without a channel or when it is full the rows are counted."""
+    def put(self, batch: list[_T]) -> bool:
+        """Hand a batch on without blocking; O(1). Returns False (and counts) if not delivered."""
         if not batch:
-            return
+            return True
         if self.channel is not None:
             try:
                 self.channel.send_nowait(batch)
@@ -55,8 +55,9 @@ class Outlet(Generic[_T]):
                 pass
             else:
                 self.sent += len(batch)
-                return
+                return True
         self.dropped += len(batch)
+        return False
 
 
 class Sinks:
@@ -145,29 +146,16 @@ class Shard:
 
     def flush(self) -> None:
         """Hand everything the shard produced since the last flush to the sinks; O(1) each."""
-        out = self.state.out
         sinks = self.sinks
-        if out.bbo:
-            sinks.bbo.put(out.bbo)
-            out.bbo = []
-        if out.levels:
-            sinks.levels.put(out.levels)
-            out.levels = []
-        if out.trades:
-            sinks.trades.put(out.trades)
-            out.trades = []
-        if out.gaps:
-            sinks.gaps.put(out.gaps)
-            out.gaps = []
+        bbo, levels, trades, gaps = self.state.out.drain()
+        sinks.bbo.put(bbo)
+        sinks.levels.put(levels)
+        sinks.trades.put(trades)
+        sinks.gaps.put(gaps)
         due = self.state.take_resyncs(trio.current_time())
-        if due:
-            if sinks.resync.channel is None:
-                return
-            try:
-                sinks.resync.channel.send_nowait(due)
-            except trio.WouldBlock:
-                for asset_id in due:  # the scheduler is saturated: try again next interval
-                    self.state.resync_failed(asset_id)
+        if due and not sinks.resync.put(due):
+            for asset_id in due:  # the scheduler is saturated: try again next interval
+                self.state.resync_failed(asset_id)
 
     def _open_connection(self) -> Connection:
         assert self._nursery is not None, "Shard.run must be started first"

@@ -149,20 +149,10 @@ class Exchange:
     def rest_book(self, asset_id: str, now_ms: int) -> Message:
         """The CLOB `GET /book` body for a token (same level order and hash as the WS book)."""
         market, yes = self._tokens[asset_id]
-        timestamp = str(now_ms)
-        bids, asks = market.book.wire_levels(yes)
-        return {
-            "market": market.condition_id,
-            "asset_id": asset_id,
-            "timestamp": timestamp,
-            "hash": self._hash(market, yes, timestamp, bids, asks),
-            "bids": [{"price": p, "size": s} for p, s in bids],
-            "asks": [{"price": p, "size": s} for p, s in asks],
-            "min_order_size": MIN_ORDER_SIZE,
-            "tick_size": TICK_TEXT[market.book.tick],
-            "neg_risk": False,
-            "last_trade_price": market.last_trade[asset_id],
-        }
+        message = self._book_message(market, yes, str(now_ms), initial=True)
+        del message["event_type"]
+        message |= {"min_order_size": MIN_ORDER_SIZE, "neg_risk": False}
+        return message
 
     def gamma_markets(self) -> list[Message]:
         """Every market in Gamma `/markets` shape, ordered by Gamma id."""
