@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from polymon.core.asset import AssetState
 from polymon.core.book import ASK, BID
 from polymon.core.bookhash import Recipe, summary_hash
 from polymon.core.prices import cached_price, parse_price
 from polymon.errors import BadNumber
-
-if TYPE_CHECKING:
-    from polymon.core.shard import AssetState
 
 # Empty sides have been sent as the out-of-range sentinels "0" (bid) / "1" (ask); "" means the
 # venue did not say, so that side is not checked.

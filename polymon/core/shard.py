@@ -7,13 +7,13 @@ microseconds, for stored records) and drains `out` in bulk. Nothing here reads a
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 
 import msgspec
 
-from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
+from polymon.core.asset import AssetState, ShardOutput, trade_id
+from polymon.core.book import ASK, BID, LevelUpdate
 from polymon.core.bookhash import Recipe
 from polymon.core.integrity import bbo_agrees, hash_matches
 from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
@@ -29,17 +29,6 @@ from polymon.errors import BadNumber
 
 _AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
 SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
-_TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
-
-BboRow = tuple[str, str, int, int, int, str, int, str, int]
-"""(asset_id, market, venue ts ms, recv µs, bid units (0 = none), bid size, ask units, ask size,
-seq)."""
-LevelRow = tuple[str, str, int, int, int, int, str, float, float, int]
-"""(asset_id, market, venue ts ms, recv µs, side, price units, size text, size, previous size,
-seq)."""
-TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
-"""(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
-fee bps, transaction hash, seq)."""
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,65 +44,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     epoch_grace_secs: float = 2.0
 
 
-class AssetState:
-    """Everything a shard keeps for one token."""
-
-    __slots__ = (
-        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync",
-        "last_trade_event_price", "last_trade_price", "last_update", "market", "min_order_size",
-        "neg_risk", "outcome", "phase", "recent_trades", "resync_due", "tick_size",
-        "timestamp_ms", "top",
-    )  # fmt: skip
-
-    def __init__(self, meta: AssetMeta) -> None:
-        self.asset_id = meta.asset_id
-        self.market = meta.market
-        self.outcome = meta.outcome
-        self.tick_size = meta.tick_size
-        self.min_order_size = meta.min_order_size
-        self.neg_risk = meta.neg_risk
-        self.book = OrderBook()
-        self.phase = Phase.AWAITING
-        self.last_trade_price = ""
-        self.last_trade_event_price = ""
-        self.timestamp_ms = 0
-        self.hash = ""
-        self.last_update = float("-inf")
-        self.gap: GapEvent | None = None
-        self.buffer: list[tuple[int, int, LevelUpdate]] = []
-        self.last_resync = float("-inf")
-        self.resync_due = False
-        self.epoch_since = 0.0
-        self.top: tuple[int, str, int, str] = (0, "", 0, "")
-        self.recent_trades: deque[str] = deque(maxlen=_TRADE_MEMORY)
-
-
-class ShardOutput:
-    """Rows and events produced since the shell last drained them (plain lists: O(1) append)."""
-
-    __slots__ = ("bbo", "gaps", "levels", "trades")
-
-    def __init__(self) -> None:
-        self.bbo: list[BboRow] = []
-        self.levels: list[LevelRow] = []
-        self.trades: list[TradeRow] = []
-        self.gaps: list[GapEvent] = []
-
-    def drain(self) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent]]:
-        """Take everything produced so far and start empty lists; O(1)."""
-        taken = self.bbo, self.levels, self.trades, self.gaps
-        self.bbo, self.levels, self.trades, self.gaps = [], [], [], []
-        return taken
-
-
 def _parse_levels(levels: Iterable[tuple[str, str]]) -> list[LevelUpdate]:
     return [(parse_price(p), p, s, parse_size(s)) for p, s in levels]
-
-
-def trade_id(asset_id: str, timestamp: str, price: str, size: str, side: str, tx: str) -> str:
-    """A deterministic id for a trade message (the venue gives none); 16 hex chars."""
-    key = f"{asset_id}|{timestamp}|{price}|{size}|{side}|{tx}".encode()
-    return hashlib.blake2b(key, digest_size=8).hexdigest()
 
 
 class ShardState:

@@ -17,8 +17,9 @@ from typing import Generic, TypeVar
 import trio
 
 from polymon.config import Config
+from polymon.core.asset import BboRow, LevelRow, TradeRow
 from polymon.core.model import AssetMeta, GapEvent
-from polymon.core.shard import BboRow, LevelRow, Policy, ShardState, TradeRow
+from polymon.core.shard import Policy, ShardState
 from polymon.polymarket.feed import Connection, FeedActivity
 from polymon.polymarket.ingest import Ingest, LifecycleSink
 

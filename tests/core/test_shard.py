@@ -7,9 +7,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from polymon.core.asset import trade_id
 from polymon.core.book import ASK, BID
 from polymon.core.model import AssetMeta, BookStatus, GapEvent, Phase
-from polymon.core.shard import Policy, ShardState, trade_id
+from polymon.core.shard import Policy, ShardState
 from polymon.errors import BadNumber
 
 A = "1001"

@@ -1,0 +1,78 @@
+"""What a shard keeps for each token, and the rows it hands on in bulk."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+
+from polymon.core.book import LevelUpdate, OrderBook
+from polymon.core.model import AssetMeta, GapEvent, Phase
+
+_TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
+
+BboRow = tuple[str, str, int, int, int, str, int, str, int]
+"""(asset_id, market, venue ts ms, recv µs, bid units (0 = none), bid size, ask units, ask size,
+seq)."""
+LevelRow = tuple[str, str, int, int, int, int, str, float, float, int]
+"""(asset_id, market, venue ts ms, recv µs, side, price units, size text, size, previous size,
+seq)."""
+TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
+"""(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
+fee bps, transaction hash, seq)."""
+
+
+class AssetState:
+    """Everything a shard keeps for one token."""
+
+    __slots__ = (
+        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync",
+        "last_trade_event_price", "last_trade_price", "last_update", "market", "min_order_size",
+        "neg_risk", "outcome", "phase", "recent_trades", "resync_due", "tick_size",
+        "timestamp_ms", "top",
+    )  # fmt: skip
+
+    def __init__(self, meta: AssetMeta) -> None:
+        self.asset_id = meta.asset_id
+        self.market = meta.market
+        self.outcome = meta.outcome
+        self.tick_size = meta.tick_size
+        self.min_order_size = meta.min_order_size
+        self.neg_risk = meta.neg_risk
+        self.book = OrderBook()
+        self.phase = Phase.AWAITING
+        self.last_trade_price = ""
+        self.last_trade_event_price = ""
+        self.timestamp_ms = 0
+        self.hash = ""
+        self.last_update = float("-inf")
+        self.gap: GapEvent | None = None
+        self.buffer: list[tuple[int, int, LevelUpdate]] = []
+        self.last_resync = float("-inf")
+        self.resync_due = False
+        self.epoch_since = 0.0
+        self.top: tuple[int, str, int, str] = (0, "", 0, "")
+        self.recent_trades: deque[str] = deque(maxlen=_TRADE_MEMORY)
+
+
+class ShardOutput:
+    """Rows and events produced since the shell last drained them (plain lists: O(1) append)."""
+
+    __slots__ = ("bbo", "gaps", "levels", "trades")
+
+    def __init__(self) -> None:
+        self.bbo: list[BboRow] = []
+        self.levels: list[LevelRow] = []
+        self.trades: list[TradeRow] = []
+        self.gaps: list[GapEvent] = []
+
+    def drain(self) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent]]:
+        """Take everything produced so far and start empty lists; O(1)."""
+        taken = self.bbo, self.levels, self.trades, self.gaps
+        self.bbo, self.levels, self.trades, self.gaps = [], [], [], []
+        return taken
+
+
+def trade_id(asset_id: str, timestamp: str, price: str, size: str, side: str, tx: str) -> str:
+    """A deterministic id for a trade message (the venue gives none); 16 hex chars."""
+    key = f"{asset_id}|{timestamp}|{price}|{size}|{side}|{tx}".encode()
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
