@@ -10,6 +10,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import NamedTuple
 
 import pytest
 import trio
@@ -115,6 +116,31 @@ def tracked_state() -> ShardState:
     return state
 
 
+class Started(NamedTuple):
+    venue: MemoryVenue
+    state: ShardState
+    conn: Connection
+    downs: list[tuple[list[str], str]]
+
+
+async def start(
+    nursery: trio.Nursery,
+    script: Script,
+    *,
+    assets: tuple[str, ...] = (ASSET,),
+    answer: bool = True,
+) -> Started:
+    """A scripted venue and a running connection subscribed to `assets`."""
+    venue = MemoryVenue(nursery, script, answer=answer)
+    state = tracked_state()
+    for asset in assets:
+        state.track(AssetMeta(asset_id=asset, market="0xm"))
+    conn, downs = make_connection(venue, state)
+    await conn.subscribe(assets)
+    nursery.start_soon(conn.run)
+    return Started(venue, state, conn, downs)
+
+
 def test_backoff_is_full_jitter_within_the_envelope() -> None:
     rng = random.Random(1)
     for attempt in range(12):
@@ -144,10 +170,7 @@ async def test_handshake_stall_gives_up_at_the_deadline(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, never, answer=False)
-        conn, downs = make_connection(venue, tracked_state())
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
+        venue, _, _, downs = await start(nursery, never, answer=False)
         await trio.sleep(25)
         # Attempts at 0 and after each 10 s deadline plus backoff; each one ends as a timeout.
         assert venue.attempts[0] == 0
@@ -165,11 +188,7 @@ async def test_silent_connection_is_dead_after_30_s(autojump_clock: trio.testing
         await trio.sleep_forever()  # then nothing at all, not even PONG
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        state = tracked_state()
-        conn, downs = make_connection(venue, state)
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
+        _, state, _, downs = await start(nursery, script)
         await trio.sleep(29)
         assert downs == []
         assert state.view(ASSET, trio.current_time()).status == BookStatus.FRESH
@@ -187,10 +206,7 @@ async def test_pongs_keep_a_connection_alive(autojump_clock: trio.testing.MockCl
         await venue.receive_json(ws)  # answers PINGs forever; never returns
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        conn, downs = make_connection(venue, tracked_state())
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
+        venue, _, conn, downs = await start(nursery, script)
         await trio.sleep(100)
         assert downs == []
         assert len(venue.attempts) == 1
@@ -207,8 +223,7 @@ async def test_frozen_feed_is_reconnected_when_others_flow(
         await venue.receive_json(ws)  # PONGs only: the "silent freeze" the venue is known for
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        conn, downs = make_connection(venue, tracked_state())
+        _, _, conn, downs = await start(nursery, script)
 
         async def other_connection_flows() -> None:
             while True:
@@ -216,8 +231,6 @@ async def test_frozen_feed_is_reconnected_when_others_flow(
                 await trio.sleep(1)
 
         nursery.start_soon(other_connection_flows)
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
         await trio.sleep(125)
         assert downs[0] == ([ASSET], "data_silence")
         nursery.cancel_scope.cancel()
@@ -236,12 +249,7 @@ async def test_reconnects_with_backoff_and_resubscribes_everything(
         await venue.receive_json(ws)
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        state = tracked_state()
-        state.track(AssetMeta(asset_id="222", market="0xm"))
-        conn, downs = make_connection(venue, state)
-        await conn.subscribe([ASSET, "222"])
-        nursery.start_soon(conn.run)
+        venue, state, _, downs = await start(nursery, script, assets=(ASSET, "222"))
         await trio.sleep(60)
         assert len(venue.attempts) == 4
         gaps = [b - a for a, b in zip(venue.attempts, venue.attempts[1:], strict=False)]
@@ -264,10 +272,7 @@ async def test_dynamic_subscribe_and_unsubscribe_without_reconnect(
             await venue.receive_json(ws)
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        conn, _ = make_connection(venue, tracked_state())
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
+        venue, _, conn, _ = await start(nursery, script)
         await trio.sleep(1)
         await conn.subscribe(["222", ASSET])  # ASSET is already there: only 222 is sent
         await conn.unsubscribe(["222", "999"])  # 999 was never subscribed
@@ -294,11 +299,7 @@ async def test_garbage_frames_are_counted_and_the_connection_lives(
         await venue.receive_json(ws)
 
     async with trio.open_nursery() as nursery:
-        venue = MemoryVenue(nursery, script)
-        state = tracked_state()
-        conn, downs = make_connection(venue, state)
-        await conn.subscribe([ASSET])
-        nursery.start_soon(conn.run)
+        _, state, conn, downs = await start(nursery, script)
         await trio.sleep(5)
         assert downs == []
         assert sum(conn.ingest.invalid.values()) == skipped
