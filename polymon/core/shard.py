@@ -57,6 +57,7 @@ class ShardState:
         self.out = ShardOutput()
         self.counts: Counter[str] = Counter()
         self.seq = 0
+        self._waiting: set[str] = set()  # assets that take_resyncs must look at
         self.messages = 0
         self.level_updates = 0
 
@@ -258,6 +259,7 @@ class ShardState:
         state.tick_size = new_tick_size
         state.phase = Phase.EPOCH
         state.epoch_since = now
+        self._waiting.add(asset_id)
         state.buffer = []
         self.counts["tick_size_change"] += 1
 
@@ -285,18 +287,27 @@ class ShardState:
 
     # -- resync -------------------------------------------------------------------------
     def take_resyncs(self, now: float) -> list[str]:
-        """Assets whose REST resync is due now (at most one per asset per min interval). O(n)."""
+        """Assets whose REST resync is due now (at most one per asset per min interval).
+
+        Only assets waiting for a resync or a post-tick-change book are looked at, so the
+        shell can call this every flush. O(waiting assets).
+        """
         due: list[str] = []
         interval = self.policy.resync_min_interval_secs
         grace = self.policy.epoch_grace_secs
-        for state in self.assets.values():
+        for asset_id in list(self._waiting):
+            state = self.assets.get(asset_id)
+            if state is None or not (state.resync_due or state.phase == Phase.EPOCH):
+                self._waiting.discard(asset_id)  # resolved by a snapshot, or untracked
+                continue
             if state.phase == Phase.EPOCH and now - state.epoch_since >= grace:
                 state.phase = Phase.RESYNCING  # the post-tick-change book is late: fetch it
                 state.resync_due = True
             if state.resync_due and now - state.last_resync >= interval:
                 state.resync_due = False
                 state.last_resync = now
-                due.append(state.asset_id)
+                due.append(asset_id)
+                self._waiting.discard(asset_id)
         return due
 
     def resync_failed(self, asset_id: str) -> None:
@@ -304,6 +315,7 @@ class ShardState:
         state = self.assets.get(asset_id)
         if state is not None and state.phase == Phase.RESYNCING:
             state.resync_due = True
+            self._waiting.add(asset_id)
             self.counts["resync_failed"] += 1
 
     # -- views --------------------------------------------------------------------------
@@ -365,6 +377,7 @@ class ShardState:
             state.phase = Phase.RESYNCING
             state.buffer = []
             state.resync_due = True
+            self._waiting.add(state.asset_id)
 
     def _open_gap(self, state: AssetState, reason: str, wall_us: int, detail: str) -> None:
         if state.gap is not None:
