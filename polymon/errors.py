@@ -58,6 +58,46 @@ class BookInvariantError(BookError):
     """An order book broke one of its own invariants; this is a bug, never venue input."""
 
 
+class RequestError(PolymonError):
+    """A client request that cannot be served as asked; `status` is the HTTP status to answer."""
+
+    status = 400
+    error = "bad_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(RequestError):
+    """Invalid parameters or body (a trigger spec, a query parameter, ...)."""
+
+
+class UnsafeUrl(BadRequest):
+    """A webhook URL that is malformed or resolves to an address polymon may not call."""
+
+    error = "unsafe_url"
+
+
+class NotFound(RequestError):
+    """The asset, trigger, key or route asked for does not exist."""
+
+    status = 404
+    error = "not_found"
+
+
+class StorageError(PolymonError):
+    """ClickHouse could not take or give data."""
+
+
+class StorageUnavailable(StorageError):
+    """A transient storage failure (unreachable, timed out, overloaded): retry or journal."""
+
+
+class StorageRejected(StorageError):
+    """The server refused a statement or the rows themselves; retrying cannot help."""
+
+
 def first_error(group: BaseExceptionGroup[_E]) -> _E:
     """The first leaf exception of a (possibly nested) exception group."""
     first = group.exceptions[0]
