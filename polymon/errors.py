@@ -6,8 +6,15 @@ PolymonError                  base of everything polymon raises on purpose
 │   └── BadNumber             a price, size, side or timestamp that is not usable
 ├── VenueError                a venue REST call failed (transport error or bad status)
 │   └── VenueStatusError      the venue answered with a non-2xx status
-└── BookError
-    └── BookInvariantError    an order book broke one of its own invariants (a bug)
+├── BookError
+│   └── BookInvariantError    an order book broke one of its own invariants (a bug)
+├── RequestError              a client request that cannot be served as asked (HTTP 4xx)
+│   ├── BadRequest            invalid parameters or body (400), e.g. a trigger spec
+│   │   └── UnsafeUrl         a webhook URL that resolves to a forbidden address (400)
+│   └── NotFound              the thing asked for does not exist (404)
+└── StorageError              ClickHouse could not take or give data
+    ├── StorageUnavailable    transient: unreachable, timed out, overloaded (retry, journal)
+    └── StorageRejected       the server refused the data or statement itself (no retry)
 """
 
 from __future__ import annotations
