@@ -104,13 +104,29 @@ class IntegrityConfig(Section, frozen=True):
 class StorageConfig(Section, frozen=True):
     """ClickHouse: `chdb:///abs/dir` (embedded) or `http(s)://host:port/db` (server).
 
-    An empty url means `chdb://<service.data_dir>/clickhouse`.
+    An empty url means `chdb://<service.data_dir>/clickhouse`. `database` is used when the URL
+    names none (always for chdb). Writers flush a batch at `batch_max_rows` rows or when its
+    oldest row is `batch_max_age_secs` old; a batch that still fails after `insert_attempts`
+    goes to the journal under data_dir (at most `journal_max_bytes`), replayed when ClickHouse
+    answers again. `snapshot_interval_secs` = 0 disables periodic L2 snapshots.
     """
 
     url: str = ""
     user: str = "default"
     password: str = ""
-    gap_channel_size: PositiveInt = 10_000
+    database: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = "polymon"
+    enabled: bool = True
+    batch_max_rows: PositiveInt = 10_000
+    batch_max_age_secs: PositiveFloat = 1.0
+    max_pending_rows: PositiveInt = 500_000
+    insert_attempts: PositiveInt = 3
+    insert_timeout_secs: PositiveFloat = 30.0
+    probe_interval_secs: PositiveFloat = 5.0
+    journal_max_bytes: PositiveInt = 2 << 30
+    journal_fsync_interval_secs: NonNegFloat = 1.0
+    snapshot_interval_secs: NonNegFloat = 60.0
+    channel_batches: PositiveInt = 10_000
+    query_timeout_secs: PositiveFloat = 30.0
 
     def __repr__(self) -> str:
         # Never print the password (configs end up in logs and tracebacks).

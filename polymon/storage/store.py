@@ -1,0 +1,293 @@
+"""One ClickHouse store over clickhouse-connect: embedded chDB (`chdb:///dir`) or a server.
+
+Only construction differs between the backends; every statement is sent one at a time and
+names its database (`{db}.table`), so the same SQL serves both. The clients are synchronous,
+so every call runs in `trio.to_thread.run_sync` under a capacity limiter: the event loop never
+blocks on ClickHouse. Errors come out as `StorageUnavailable` (transient: retry or journal) or
+`StorageRejected` (the statement or the rows themselves are bad).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import DecimalException
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+import trio
+from clickhouse_connect.datatypes.base import ClickHouseType
+from clickhouse_connect.datatypes.numeric import Decimal as DecimalType
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.common import write_array
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+
+from polymon.errors import StorageError, StorageRejected, StorageUnavailable
+from polymon.storage.rows import UNITS, Columns, Table
+from polymon.storage.schema import MIGRATIONS_TABLE, Migration, load_migrations, render
+
+log = logging.getLogger("polymon.storage")
+_R = TypeVar("_R")
+
+# Server error codes that say "not now" rather than "never": the batch is retried or journaled.
+_TRANSIENT_CODES = frozenset({
+    3, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439, 999, 1000,
+})  # fmt: skip
+_CLIENT_SETTINGS = {"session_timezone": "UTC"}
+INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+
+class _UnitsDecimal(DecimalType, registered=False):
+    """Decimal(P, S) written from integers already scaled by 10**S (no Decimal objects)."""
+
+    def _write_column_binary(self, column: Sequence[Any], dest: bytearray, ctx: Any) -> None:
+        write_array(self._array_type, column, dest, ctx.column_name)
+
+
+def column_type(type_name: str) -> ClickHouseType:
+    """The clickhouse-connect type for a column; `UNITS` is Decimal(18, 6) from 1e-6 units."""
+    if type_name == UNITS:
+        base = get_from_name("Decimal(18, 6)")
+        assert isinstance(base, DecimalType)
+        return _UnitsDecimal(base.type_def, base.prec, base.byte_size * 8, base.scale)
+    return get_from_name(type_name)
+
+
+def classify(error: BaseException) -> StorageError:
+    """Map a client, engine or transport error to StorageUnavailable or StorageRejected."""
+    if isinstance(error, StorageError):
+        return error
+    text = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+    if isinstance(error, OperationalError | OSError | TimeoutError):
+        return StorageUnavailable(text)
+    if isinstance(error, DatabaseError) and not isinstance(error, DataError):
+        code = getattr(error, "code", None)
+        if code is None or int(code) in _TRANSIENT_CODES:
+            return StorageUnavailable(text)
+        return StorageRejected(text)
+    if isinstance(error, DataError | ValueError | TypeError | DecimalException | struct.error):
+        return StorageRejected(text)
+    return StorageUnavailable(text)
+
+
+def _connect(url: str, user: str, password: str, timeout_secs: float) -> Client:
+    if url.startswith("chdb://"):
+        path = url.removeprefix("chdb://")
+        if not path.startswith("/"):
+            raise StorageError(f"storage url {url!r}: chdb needs an absolute path (chdb:///dir)")
+        return clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_CLIENT_SETTINGS)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StorageError(f"storage url {url!r}: expected chdb:///dir or http(s)://host:port/db")
+    return clickhouse_connect.get_client(
+        interface=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        username=unquote(parts.username) if parts.username else user,
+        password=unquote(parts.password) if parts.password else password,
+        connect_timeout=min(timeout_secs, 10.0),
+        send_receive_timeout=timeout_secs,
+        autogenerate_session_id=False,
+        settings=_CLIENT_SETTINGS,
+    )
+
+
+def database_of(url: str, default: str) -> str:
+    """The database an http(s) URL names in its path, else `default` (always for chdb)."""
+    if url.startswith("chdb://"):
+        return default
+    path = urlsplit(url).path.strip("/")
+    return path or default
+
+
+class Store:
+    """A ClickHouse database: migrations, inserts, queries; every call off the event loop.
+
+    Writes share one client (inserts serialize on it); reads use a second client so a slow
+    export never delays a flush.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str,
+        user: str = "default",
+        password: str = "",
+        timeout_secs: float = 30.0,
+        query_timeout_secs: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.database = database
+        self._open = partial(_connect, url, user, password, timeout_secs)
+        self.query_timeout_secs = query_timeout_secs
+        self._writer: Client | None = None
+        self._reader: Client | None = None
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._types: dict[str, list[ClickHouseType]] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _client(self, role: str) -> Client:
+        client = self._writer if role == "write" else self._reader
+        if client is None:
+            try:
+                client = self._open()
+            except StorageError:
+                raise
+            except Exception as e:
+                raise classify(e) from e
+            if role == "write":
+                self._writer = client
+            else:
+                self._reader = client
+        return client
+
+    async def _call(self, role: str, fn: Callable[[Client], _R]) -> _R:
+        limiter = self._write_limiter if role == "write" else self._read_limiter
+
+        def run() -> _R:
+            client = self._client(role)
+            try:
+                return fn(client)
+            except Exception as e:
+                error = classify(e)
+                if isinstance(error, StorageUnavailable) and not self.url.startswith("chdb://"):
+                    self._drop(role)  # a broken HTTP connection pool is rebuilt next time
+                raise error from e
+
+        return await trio.to_thread.run_sync(run, limiter=limiter)
+
+    def _drop(self, role: str) -> None:
+        client = self._writer if role == "write" else self._reader
+        if role == "write":
+            self._writer = None
+        else:
+            self._reader = None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing a broken client must not mask the cause
+                pass
+
+    def close(self) -> None:
+        """Close both clients (releases the embedded engine once no other client holds it)."""
+        self._drop("write")
+        self._drop("read")
+
+    # -- schema ----------------------------------------------------------------------------
+    async def migrate(self, migrations: list[Migration] | None = None) -> list[str]:
+        """Apply every schema file not yet recorded; returns the names applied. Idempotent."""
+        migrations = load_migrations() if migrations is None else migrations
+        db = self.database
+        await self.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+        await self.command(render(MIGRATIONS_TABLE, db))
+        rows = await self.query(f"SELECT version, checksum FROM {db}.schema_migrations FINAL")
+        done = {int(v): str(c) for v, c in rows}
+        applied = []
+        for m in migrations:
+            if m.version in done:
+                if done[m.version] != m.checksum:
+                    log.warning("schema %03d_%s changed since it was applied", m.version, m.name)
+                continue
+            for statement in m.rendered(db):
+                await self.command(statement)
+            await self.insert_rows(
+                "schema_migrations", ["version", "name", "checksum"],
+                [[m.version], [m.name], [m.checksum]],
+            )  # fmt: skip
+            applied.append(f"{m.version:03d}_{m.name}")
+        return applied
+
+    # -- calls -----------------------------------------------------------------------------
+    async def command(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        """Run one statement that returns no rows (DDL, OPTIMIZE, ...)."""
+        return await self._call("write", lambda c: c.command(sql, parameters=params))
+
+    async def insert(self, table: Table, columns: Columns, token: str = "") -> None:
+        """Insert a column-oriented batch; `token` makes a retried batch land once."""
+        types = self._types.get(table.name)
+        if types is None:
+            types = self._types[table.name] = [column_type(t) for _, t in table.columns]
+        settings: dict[str, Any] = dict(INSERT_SETTINGS)
+        if token:
+            settings["insert_deduplication_token"] = token
+        await self._call(
+            "write",
+            lambda c: c.insert(
+                table.name, columns, database=self.database, column_names=table.names,
+                column_types=types, column_oriented=True, settings=settings,
+            ),
+        )  # fmt: skip
+
+    async def insert_rows(self, table: str, names: list[str], columns: Columns) -> None:
+        """Insert a small column-oriented batch into any table (types looked up by the client)."""
+        await self._call(
+            "write",
+            lambda c: c.insert(
+                table, columns, database=self.database, column_names=names, column_oriented=True
+            ),
+        )
+
+    async def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SELECT (server-side `{name:Type}` parameters) and return its rows."""
+        settings = {"max_execution_time": int(self.query_timeout_secs)}
+        result = await self._call(
+            "read", lambda c: c.query(sql, parameters=params, settings=settings)
+        )
+        return [tuple(r) for r in result.result_rows]
+
+    async def query_columns(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Like `query`, with the result's column names."""
+        settings = {"max_execution_time": int(self.query_timeout_secs)}
+        result = await self._call(
+            "read", lambda c: c.query(sql, parameters=params, settings=settings)
+        )
+        return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+    async def ping(self) -> bool:
+        """True when the server answers `SELECT 1`."""
+        try:
+            rows = await self._call("write", lambda c: c.query("SELECT 1").result_rows)
+        except StorageError:
+            return False
+        return bool(rows)
+
+    async def stream(
+        self, sql: str, params: dict[str, Any] | None = None, *, block_rows: int = 10_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Yield the rows of one SELECT block by block, so a large export never sits in memory.
+
+        The stream gets a client of its own (an open stream locks its connection) and one
+        thread call per block; leaving the loop early closes the stream.
+        """
+        client = await trio.to_thread.run_sync(self._open, limiter=self._read_limiter)
+        settings = {"max_execution_time": int(self.query_timeout_secs), "max_block_size": block_rows}
+        try:
+            try:
+                context = await trio.to_thread.run_sync(
+                    lambda: client.query_row_block_stream(sql, parameters=params, settings=settings)
+                )
+                blocks = await trio.to_thread.run_sync(context.__enter__)
+            except Exception as e:
+                raise classify(e) from e
+            try:
+                while True:
+                    try:
+                        block = await trio.to_thread.run_sync(next, blocks, None)
+                    except Exception as e:
+                        raise classify(e) from e
+                    if block is None:
+                        return
+                    yield [tuple(r) for r in block]
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(context.__exit__, None, None, None)
+        finally:
+            client.close()

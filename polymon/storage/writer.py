@@ -1,0 +1,343 @@
+"""One writer task per table: batch by size or age, insert once, journal what cannot go yet.
+
+    shards --(shard, rows) lists--> channel --> intake --seal--> sealed batches --> inserter
+                                                     \\--(outage or backlog)--> journal --/
+
+- intake never stops reading its channel (shards must never block): it seals a batch at
+  `max_rows` rows or when its oldest row is `max_age_secs` old, and spills sealed batches to
+  the journal when ClickHouse is down or more than `max_pending_rows` rows wait in memory;
+- the inserter replays the journal oldest first, then sealed batches; each batch keeps one
+  deduplication token (`table:run:n`) through every retry and replay, so it lands once;
+- a batch still failing after `attempts` tries is journaled and the writer probes ClickHouse
+  every `probe_interval_secs` until it answers;
+- a batch ClickHouse rejects is split in halves until the bad rows are isolated; those go to
+  the dead-letter table with the reason;
+- when the channel closes (shutdown) everything is inserted or, if cancelled first,
+  journaled synchronously before the task ends.
+
+Every row is accounted for in `WriterStats`: written, journaled, dead-lettered or dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+import trio
+
+from polymon.errors import StorageRejected, StorageUnavailable
+from polymon.storage.journal import Journal, JournalFull
+from polymon.storage.rows import (
+    CONVERTERS,
+    Columns,
+    Item,
+    Table,
+    row_count,
+    rows_of,
+    take_rows,
+)
+
+log = logging.getLogger("polymon.storage")
+_json = msgspec.json.Encoder()
+
+
+class Inserter(Protocol):
+    """What a writer needs from the store."""
+
+    async def insert(self, table: Table, columns: Columns, token: str = "") -> None: ...
+
+    async def ping(self) -> bool: ...
+
+
+DeadLetter = tuple[int, str, str, str, str]
+"""(failed_at µs, target table, reason, row JSON, batch token): an ob_dead_letters row."""
+
+
+class WriterStats(msgspec.Struct, kw_only=True):
+    """Where every row a writer received went."""
+
+    rows_in: int = 0
+    rows_written: int = 0
+    batches_written: int = 0
+    rows_journaled: int = 0
+    rows_replayed: int = 0
+    rows_dead_lettered: int = 0
+    rows_dropped: int = 0
+    retries: int = 0
+    outages: int = 0
+    last_error: str = ""
+
+
+class _Batch:
+    __slots__ = ("columns", "rows", "token")
+
+    def __init__(self, token: str, columns: Columns) -> None:
+        self.token = token
+        self.columns = columns
+        self.rows = row_count(columns)
+
+
+class Writer:
+    """Batches one table's rows from a channel into ClickHouse (see the module docstring)."""
+
+    def __init__(
+        self,
+        table: Table,
+        store: Inserter,
+        journal: Journal,
+        receive: trio.MemoryReceiveChannel[Item],
+        *,
+        run_id: str,
+        max_rows: int = 10_000,
+        max_age_secs: float = 1.0,
+        max_pending_rows: int = 500_000,
+        attempts: int = 3,
+        probe_interval_secs: float = 5.0,
+        dead_letter: Callable[[list[DeadLetter]], None] | None = None,
+    ) -> None:
+        self.table = table
+        self.store = store
+        self.journal = journal
+        self.receive = receive
+        self.run_id = run_id
+        self.max_rows = max_rows
+        self.max_age_secs = max_age_secs
+        self.max_pending_rows = max_pending_rows
+        self.attempts = attempts
+        self.probe_interval_secs = probe_interval_secs
+        self.dead_letter = dead_letter
+        self.stats = WriterStats()
+        self.outage = False
+        self._convert = CONVERTERS[table.name]
+        self._pending: list[Item] = []
+        self._pending_rows = 0
+        self._oldest = 0.0
+        self._sealed: deque[_Batch] = deque()
+        self._sealed_rows = 0
+        self._batches = 0
+        self._closed = False
+        self._wake = trio.Event()
+
+    @property
+    def backlog_rows(self) -> int:
+        """Rows received and not yet inserted, journaled or dead-lettered."""
+        return self._pending_rows + self._sealed_rows
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write until the channel is closed and everything is stored (or journaled)."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._insert_loop, name=f"writer-{self.table.name}-insert")
+                task_status.started()
+                await self._intake()
+        finally:
+            self._journal_everything()  # only non-empty if cancelled before the flush finished
+            self.journal.close()
+
+    # -- intake ----------------------------------------------------------------------------
+    async def _intake(self) -> None:
+        async with self.receive:
+            while True:
+                deadline = self._oldest + self.max_age_secs if self._pending else float("inf")
+                with trio.move_on_at(deadline):
+                    try:
+                        item = await self.receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                    self._add(item)
+                    continue
+                self._seal()
+        self._seal()
+        self._closed = True
+        self._wake.set()
+
+    def _add(self, item: Item) -> None:
+        if not self._pending:
+            self._oldest = trio.current_time()
+        self._pending.append(item)
+        count = len(item[1])
+        self._pending_rows += count
+        self.stats.rows_in += count
+        if self._pending_rows >= self.max_rows:
+            self._seal()
+
+    def _seal(self) -> None:
+        if not self._pending:
+            return
+        items, self._pending, self._pending_rows = self._pending, [], 0
+        columns = self._columns(items)
+        if columns is None:
+            return
+        self._batches += 1
+        batch = _Batch(f"{self.table.name}:{self.run_id}:{self._batches}", columns)
+        self._sealed.append(batch)
+        self._sealed_rows += batch.rows
+        if self.outage or self._sealed_rows > self.max_pending_rows:
+            self._spill()
+        self._wake.set()
+
+    def _columns(self, items: list[Item]) -> Columns | None:
+        """Convert a batch; rows that cannot be converted are dead-lettered one by one."""
+        try:
+            return self._convert(items, self.run_id)
+        except (StorageRejected, ValueError, TypeError, KeyError, IndexError) as e:
+            first_error = e
+        good: list[Item] = []
+        bad: list[tuple[Any, str]] = []
+        for shard, rows in items:
+            for row in rows:
+                try:
+                    self._convert([(shard, [row])], self.run_id)
+                except (StorageRejected, ValueError, TypeError, KeyError, IndexError) as e:
+                    bad.append((row, str(e)))
+                else:
+                    good.append((shard, [row]))
+        log.warning("%s: %d unconvertible rows (%s)", self.table.name, len(bad), first_error)
+        self._send_dead_letters([(_encode_row(row), reason) for row, reason in bad], "convert")
+        return self._convert(good, self.run_id) if good else None
+
+    def _spill(self) -> None:
+        """Move every sealed batch to the journal (oldest first), keeping memory bounded."""
+        while self._sealed:
+            batch = self._sealed.popleft()
+            self._sealed_rows -= batch.rows
+            self._to_journal(batch.token, batch.columns)
+
+    def _to_journal(self, token: str, columns: Columns) -> None:
+        rows = row_count(columns)
+        try:
+            self.journal.append(token, columns, trio.current_time())
+        except (JournalFull, OSError) as e:
+            self.stats.rows_dropped += rows
+            self.stats.last_error = str(e)
+            log.error("%s: %d rows dropped, journal unavailable: %s", self.table.name, rows, e)
+        else:
+            self.stats.rows_journaled += rows
+
+    def _journal_everything(self) -> None:
+        if self._pending:
+            self._seal()
+        self._spill()
+        if self.journal.dirty:
+            self.journal.sync(float("inf"))
+
+    # -- inserting -------------------------------------------------------------------------
+    async def _insert_loop(self) -> None:
+        while True:
+            if self.outage:
+                await self._probe()
+            elif self.journal.pending:
+                token, columns = self.journal.peek()
+                if await self._deliver(token, columns, journaled=True):
+                    self.journal.pop()
+                    self.stats.rows_replayed += row_count(columns)
+            elif self._sealed:
+                batch = self._sealed.popleft()
+                self._sealed_rows -= batch.rows
+                if not await self._deliver(batch.token, batch.columns, journaled=False):
+                    self._to_journal(batch.token, batch.columns)
+            elif self._closed:
+                return
+            else:
+                await self._wake.wait()
+                self._wake = trio.Event()
+
+    async def _probe(self) -> None:
+        with trio.move_on_after(self.probe_interval_secs):
+            while True:  # fsync the journal tail while waiting
+                await trio.sleep(min(self.probe_interval_secs, self.journal.fsync_interval_secs))
+                if self.journal.dirty:
+                    self.journal.sync(trio.current_time())
+        if await self.store.ping():
+            log.info("%s: ClickHouse is back, replaying %d journaled batches",
+                     self.table.name, self.journal.pending)  # fmt: skip
+            self.outage = False
+        elif self._closed:
+            self._journal_everything()
+
+    async def _deliver(self, token: str, columns: Columns, *, journaled: bool) -> bool:
+        """Insert with retries; False when ClickHouse stayed unavailable (outage begins)."""
+        delay = 0.5
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await self.store.insert(self.table, columns, token)
+            except StorageUnavailable as e:
+                self.stats.last_error = str(e)
+                if attempt == self.attempts:
+                    break
+                self.stats.retries += 1
+                await trio.sleep(delay)
+                delay *= 2
+            except StorageRejected as e:
+                await self._bisect(token, columns, str(e))
+                return True
+            else:
+                self._count_written(columns)
+                return True
+        if not self.outage:
+            self.stats.outages += 1
+            log.warning("%s: ClickHouse unavailable, journaling (%s)",
+                        self.table.name, self.stats.last_error)  # fmt: skip
+        self.outage = True
+        if not journaled:
+            self._spill()  # keep batch order: everything sealed follows it into the journal
+        return False
+
+    def _count_written(self, columns: Columns) -> None:
+        self.stats.rows_written += row_count(columns)
+        self.stats.batches_written += 1
+
+    async def _bisect(self, token: str, columns: Columns, reason: str) -> None:
+        """Split a rejected batch until the bad rows are alone; store the rest."""
+        stack: list[tuple[str, Columns, str]] = [(token, columns, reason)]
+        while stack:
+            piece_token, piece, why = stack.pop()
+            rows = row_count(piece)
+            if rows == 1 and piece_token != token:
+                self._send_dead_letters([(_encode_row(rows_of(self.table, piece)[0]), why)],
+                                        piece_token)  # fmt: skip
+                continue
+            if piece_token != token:
+                try:
+                    await self.store.insert(self.table, piece, piece_token)
+                except StorageRejected as e:
+                    why = str(e)
+                except StorageUnavailable:
+                    self._to_journal(piece_token, piece)
+                    for rest_token, rest, _ in stack:
+                        self._to_journal(rest_token, rest)
+                    self.outage = True
+                    return
+                else:
+                    self._count_written(piece)
+                    continue
+            if rows == 1:
+                self._send_dead_letters([(_encode_row(rows_of(self.table, piece)[0]), why)],
+                                        piece_token)  # fmt: skip
+                continue
+            half = rows // 2
+            stack.append((f"{piece_token}/b", take_rows(piece, half, rows), why))
+            stack.append((f"{piece_token}/a", take_rows(piece, 0, half), why))
+
+    def _send_dead_letters(self, rows: Sequence[tuple[str, str]], token: str) -> None:
+        self.stats.rows_dead_lettered += len(rows)
+        if not rows:
+            return
+        now_us = time.time_ns() // 1000
+        letters = [(now_us, self.table.name, reason[:2000], row, token) for row, reason in rows]
+        if self.dead_letter is None:
+            self.stats.rows_dropped += len(rows)
+            self.stats.rows_dead_lettered -= len(rows)
+            for row, reason in rows:
+                log.error("%s: row rejected and no dead-letter table: %s (%s)",
+                          self.table.name, row[:500], reason)  # fmt: skip
+            return
+        self.dead_letter(letters)
+
+
+def _encode_row(row: Any) -> str:
+    return _json.encode(row if isinstance(row, dict) else list(row)).decode()
