@@ -1,4 +1,4 @@
-"""The `polymon` command line: run, simulate, bench.
+"""The `polymon` command line: run, simulate, migrate, bench.
 
 Exit status is 0 on a clean shutdown (SIGINT/SIGTERM) and non-zero with a one-line reason on
 stderr for a bad config or a port in use.
@@ -85,6 +85,26 @@ def run(config_path: str | None, simulate: bool) -> None:
 
     async def _main() -> None:
         await _until_signal(run_service, cfg, simulate=simulate)
+
+    _run_trio(_main)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def migrate(config_path: str | None) -> None:
+    """Create or upgrade the ClickHouse schema (idempotent; embedded store: while stopped)."""
+    from polymon.service.main import open_store
+
+    cfg = _load(config_path)
+
+    async def _main() -> None:
+        store = open_store(cfg)
+        try:
+            applied = await store.migrate()
+        finally:
+            store.close()
+        click.echo(f"{store.url} database {store.database}: "
+                   + (f"applied {', '.join(applied)}" if applied else "up to date"))  # fmt: skip
 
     _run_trio(_main)
 

@@ -19,6 +19,11 @@ seq)."""
 TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
 """(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
 fee bps, transaction hash, seq)."""
+SnapshotRow = tuple[
+    str, str, int, int, str, str, str, str, list[str], list[str], list[str], list[str], int
+]
+"""(asset_id, market, venue ts ms, recv µs, reason, status, hash, tick size, bid prices, bid
+sizes, ask prices, ask sizes, seq); levels best first, as the venue's exact strings."""
 
 
 class AssetState:
@@ -57,18 +62,21 @@ class AssetState:
 class ShardOutput:
     """Rows and events produced since the shell last drained them (plain lists: O(1) append)."""
 
-    __slots__ = ("bbo", "gaps", "levels", "trades")
+    __slots__ = ("bbo", "gaps", "levels", "snapshots", "trades")
 
     def __init__(self) -> None:
         self.bbo: list[BboRow] = []
         self.levels: list[LevelRow] = []
         self.trades: list[TradeRow] = []
         self.gaps: list[GapEvent] = []
+        self.snapshots: list[SnapshotRow] = []
 
-    def drain(self) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent]]:
+    def drain(
+        self,
+    ) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent], list[SnapshotRow]]:
         """Take everything produced so far and start empty lists; O(1)."""
-        taken = self.bbo, self.levels, self.trades, self.gaps
-        self.bbo, self.levels, self.trades, self.gaps = [], [], [], []
+        taken = self.bbo, self.levels, self.trades, self.gaps, self.snapshots
+        self.bbo, self.levels, self.trades, self.gaps, self.snapshots = [], [], [], [], []
         return taken
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from polymon.core.asset import AssetState, ShardOutput, trade_id
+from polymon.core.asset import AssetState, ShardOutput, SnapshotRow, trade_id
 from polymon.core.book import ASK, BID, LevelUpdate
 from polymon.core.bookhash import Recipe
 from polymon.core.integrity import bbo_agrees, hash_matches
@@ -69,11 +69,39 @@ class ShardState:
             state = self.assets[meta.asset_id] = AssetState(meta)
         return state
 
-    def untrack(self, asset_id: str, wall_us: int) -> None:
-        """Stop tracking a token and drop its book; an open gap is closed as `unsubscribed`."""
+    def untrack(self, asset_id: str, wall_us: int, now: float = 0.0) -> None:
+        """Stop tracking a token and drop its book after a final snapshot row; an open gap is
+        closed as `unsubscribed`."""
         state = self.assets.pop(asset_id, None)
-        if state is not None and state.gap is not None:
+        if state is None:
+            return
+        if state.phase != Phase.AWAITING or state.timestamp_ms:
+            self.out.snapshots.append(self._snapshot_row(state, now, wall_us, "final"))
+        if state.gap is not None:
             self._resolve(state, wall_us, "unsubscribed")
+        self._waiting.discard(asset_id)
+
+    def snapshots(self, now: float, wall_us: int, reason: str = "periodic") -> list[SnapshotRow]:
+        """A full L2 snapshot row of every book that has had a snapshot; O(total levels)."""
+        return [
+            self._snapshot_row(state, now, wall_us, reason)
+            for state in self.assets.values()
+            if state.timestamp_ms
+        ]
+
+    def _snapshot_row(
+        self, state: AssetState, now: float, wall_us: int, reason: str
+    ) -> SnapshotRow:
+        book = state.book
+        bids = book.levels(BID, None)
+        asks = book.levels(ASK, None)
+        self.seq += 1
+        return (
+            state.asset_id, state.market, state.timestamp_ms, wall_us, reason,
+            str(self.status(state, now)), state.hash, state.tick_size,
+            [p for p, _, _ in bids], [s for _, s, _ in bids],
+            [p for p, _, _ in asks], [s for _, s, _ in asks], self.seq,
+        )  # fmt: skip
 
     # -- venue events -------------------------------------------------------------------
     def on_book(

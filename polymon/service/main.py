@@ -1,11 +1,16 @@
 """The composition root: builds every component, starts each in one nursery, shuts down.
 
-run_service(cfg) ─┬─ simulator (with --simulate)       polymarket.simulator
-                  ├─ shard-0 … shard-N (connections)  service.shards + polymarket.feed
-                  ├─ resync                           service.resync
-                  ├─ gaps                             (storage persists them)
-                  ├─ bootstrap                        polymarket.gamma
-                  └─ http                             web.app under hypercorn
+run_service(cfg) ─┬─ writers (one per table)           storage.writers      (outer nursery)
+                  └─┬─ simulator (with --simulate)     polymarket.simulator (inner nursery)
+                    ├─ shard-0 … shard-N (connections) service.shards + polymarket.feed
+                    ├─ resync                          service.resync
+                    ├─ snapshots                       every storage.snapshot_interval_secs
+                    ├─ bootstrap                       polymarket.gamma (+ market_metadata rows)
+                    └─ http                            web.app under hypercorn
+
+Shutdown: stop HTTP and cancel the inner nursery (no more intake), hand the shards' last rows
+to the writers, close their channels and give them `service.shutdown_grace_secs` to insert;
+whatever is still in memory after that is journaled under data_dir before the process exits.
 """
 
 from __future__ import annotations
@@ -15,23 +20,29 @@ import random
 from collections import Counter, deque
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import trio
+import trio.lowlevel
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from polymon.config import Config
 from polymon.core.model import AssetMeta, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
-from polymon.errors import VenueError
+from polymon.errors import StorageError, StorageUnavailable, VenueError
 from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
+from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
-from polymon.service.shards import Shard, Sinks, shard_of
+from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.storage.rows import METADATA
+from polymon.storage.store import Store, database_of
+from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
 
 log = logging.getLogger("polymon")
@@ -56,15 +67,26 @@ def policy_from(cfg: Config) -> Policy:
 class Service:
     """The running engine: shards, resync, gap log. Also the read side the web layer uses."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        http: httpx.AsyncClient,
+        *,
+        writers: WriterSet | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.cfg = cfg
         self.http = http
+        self.writers = writers
         self.activity = FeedActivity()
-        gap_send, self._gap_recv = trio.open_memory_channel[list[GapEvent]](
-            cfg.storage.gap_channel_size
-        )
-        resync_send, resync_recv = trio.open_memory_channel[list[str]](_RESYNC_QUEUE)
-        self.sinks = Sinks(gaps=gap_send, resync=resync_send)
+        resync_send, resync_recv = trio.open_memory_channel[Tagged[str]](_RESYNC_QUEUE)
+        send = writers.send if writers is not None else {}
+        self.sinks = Sinks(
+            bbo=send.get("ob_bbo"), levels=send.get("ob_level_changes"),
+            trades=send.get("trade_ticks"), gaps=send.get("ob_gap_events"),
+            snapshots=send.get("ob_snapshots"), resync=resync_send,
+        )  # fmt: skip
+        self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
         rng = random.Random(seed)
         policy = policy_from(cfg)
         self.shards = [
@@ -76,11 +98,11 @@ class Service:
                 activity=self.activity,
                 lifecycle=self._on_lifecycle,
                 rng=random.Random(rng.random()),
+                gap_log=self.gap_log,
             )
             for i in range(cfg.polymarket.shards)
         ]
         self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv)
-        self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
         self.lifecycle_events: Counter[str] = Counter()
         self.bootstrapped = trio.Event()
         self.bootstrap_error = ""
@@ -117,6 +139,9 @@ class Service:
         markets = await fetch_active_markets(
             self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
         )
+        if self.writers is not None:
+            now_us = wall_us()
+            self.writers.put(METADATA, [metadata_row(m, now_us) for m in markets])
         added = await self.subscribe(asset_metas(markets))
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
@@ -141,6 +166,21 @@ class Service:
             "connections_open": sum(c.state == "open" for c in conns),
             "bootstrapped": self.bootstrapped.is_set(),
             "bootstrap_error": self.bootstrap_error,
+            "storage": self.storage_health(),
+        }
+
+    def storage_health(self) -> dict[str, Any]:
+        """Writer counters per table, and rows the shards could not hand over."""
+        if self.writers is None:
+            return {"enabled": False}
+        dropped = sum(
+            counts["dropped"] for shard in self.shards for counts in shard.sinks.counts().values()
+        )
+        return {
+            "enabled": True,
+            "unavailable": self.writers.unavailable,
+            "sink_rows_dropped": dropped,
+            "tables": self.writers.stats(),
         }
 
     # -- tasks ------------------------------------------------------------------------------
@@ -150,8 +190,28 @@ class Service:
             for shard in self.shards:
                 await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
             await nursery.start(self.resyncer.run, name="resync")
-            nursery.start_soon(self._consume_gaps, name="gaps")
+            if self.writers is not None and self.cfg.storage.snapshot_interval_secs > 0:
+                nursery.start_soon(self._snapshot_loop, name="snapshots")
             task_status.started()
+
+    def flush(self) -> None:
+        """Hand every shard's pending rows to the sinks now (used at shutdown)."""
+        for shard in self.shards:
+            shard.flush()
+
+    async def snapshot(self, reason: str = "periodic") -> int:
+        """Queue a full L2 snapshot row of every synced book; returns the row count."""
+        rows = 0
+        for shard in self.shards:
+            rows += shard.snapshot(reason)
+            await trio.lowlevel.checkpoint()  # 10k books: let the readers run between shards
+        return rows
+
+    async def _snapshot_loop(self) -> None:
+        interval = self.cfg.storage.snapshot_interval_secs
+        while True:
+            await trio.sleep(interval)
+            await self.snapshot()
 
     async def run_bootstrap(self) -> None:
         """Bootstrap from Gamma, retrying with backoff until it succeeds."""
@@ -171,11 +231,6 @@ class Service:
 
     def _on_lifecycle(self, event: NewMarket | MarketResolved) -> None:
         self.lifecycle_events[type(event).__name__] += 1
-
-    async def _consume_gaps(self) -> None:
-        async with self._gap_recv:
-            async for batch in self._gap_recv:
-                self.gap_log.extend(batch)
 
 
 class Running:
@@ -201,6 +256,37 @@ def _hypercorn_config(cfg: Config) -> HypercornConfig:
     return hc
 
 
+def open_store(cfg: Config) -> Store:
+    """The configured ClickHouse store (not yet connected)."""
+    url = cfg.storage_url
+    st = cfg.storage
+    return Store(
+        url, database=database_of(url, st.database), user=st.user, password=st.password,
+        timeout_secs=st.insert_timeout_secs, query_timeout_secs=st.query_timeout_secs,
+    )  # fmt: skip
+
+
+async def migrate(store: Store) -> None:
+    """Apply the schema, retrying while a server is unreachable (writers journal meanwhile).
+
+    An embedded store that cannot be opened (another process holds its directory) is fatal.
+    """
+    delay = 1.0
+    while True:
+        try:
+            applied = await store.migrate()
+        except StorageUnavailable as e:
+            if store.url.startswith("chdb://"):
+                raise StorageError(f"cannot open the embedded store at {store.url}: {e}") from e
+            log.warning("schema migration failed, retrying in %.0f s: %s", delay, e)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+        else:
+            if applied:
+                log.info("schema: applied %s", ", ".join(applied))
+            return
+
+
 async def run_service(
     cfg: Config,
     *,
@@ -209,12 +295,43 @@ async def run_service(
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run polymon until `Running.stop()` (or cancellation); report readiness with the handle."""
+    store = open_store(cfg) if cfg.storage.enabled else None
+    writers = None
+    try:
+        async with trio.open_nursery() as outer:
+            if store is not None:
+                if store.url.startswith("chdb://"):
+                    await migrate(store)  # fails fast and clearly if the directory is locked
+                else:
+                    outer.start_soon(migrate, store, name="migrate")
+                writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
+                await outer.start(writers.run, name="writers")
+            service = await _run_until_stopped(cfg, writers, simulate, bootstrap, task_status)
+            service.flush()
+            if writers is not None:
+                writers.close_intake()
+                with trio.move_on_after(cfg.service.shutdown_grace_secs):
+                    await writers.done.wait()
+            outer.cancel_scope.cancel()  # writers journal whatever is left
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _run_until_stopped(
+    cfg: Config,
+    writers: WriterSet | None,
+    simulate: bool,
+    bootstrap: bool,
+    task_status: trio.TaskStatus[Running],
+) -> Service:
     async with trio.open_nursery() as nursery:
         simulator = None
         if simulate:
             from polymon.polymarket.simulator.server import run_simulator
 
             simulator = await nursery.start(run_simulator, cfg.simulator, name="simulator")
+            log.info("simulated exchange on %s", simulator.http_url)
             cfg = msgspec.structs.replace(
                 cfg,
                 polymarket=msgspec.structs.replace(
@@ -225,7 +342,7 @@ async def run_service(
                 ),
             )
         async with httpx.AsyncClient(timeout=cfg.polymarket.http_timeout_secs) as http:
-            service = Service(cfg, http)
+            service = Service(cfg, http, writers=writers)
             await nursery.start(service.run, name="service")
             stop = trio.Event()
             binds = await nursery.start(
@@ -241,3 +358,4 @@ async def run_service(
             task_status.started(running)
             await stop.wait()
             nursery.cancel_scope.cancel()
+    return service

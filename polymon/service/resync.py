@@ -18,7 +18,7 @@ from polymon.core.shard import ShardState
 from polymon.errors import InvalidInput, VenueError
 from polymon.polymarket.dispatch import apply_snapshot
 from polymon.polymarket.rest import fetch_books
-from polymon.service.shards import wall_us
+from polymon.service.shards import Tagged, wall_us
 
 
 class Resyncer:
@@ -29,7 +29,7 @@ class Resyncer:
         cfg: Config,
         http: httpx.AsyncClient,
         state_of: Callable[[str], ShardState],
-        requests: trio.MemoryReceiveChannel[list[str]],
+        requests: trio.MemoryReceiveChannel[Tagged[str]],
     ) -> None:
         self.cfg = cfg
         self.http = http
@@ -48,11 +48,12 @@ class Resyncer:
         async with self.requests:
             while True:
                 if not pending:
-                    for asset_id in await self.requests.receive():
+                    _shard, first = await self.requests.receive()
+                    for asset_id in first:
                         pending[asset_id] = None
                 while True:  # take whatever else is already queued
                     try:
-                        batch = self.requests.receive_nowait()
+                        _shard, batch = self.requests.receive_nowait()
                     except trio.WouldBlock:
                         break
                     pending.update(dict.fromkeys(batch))

@@ -8,22 +8,25 @@ to the resync scheduler the same way.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 import trio
 
 from polymon.config import Config
-from polymon.core.asset import BboRow, LevelRow, TradeRow
+from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
 from polymon.core.model import AssetMeta, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.polymarket.feed import Connection, FeedActivity
 from polymon.polymarket.ingest import Ingest, LifecycleSink
 
 FLUSH_INTERVAL_SECS = 0.05
+log = logging.getLogger("polymon.shards")
 _T = TypeVar("_T")
 
 
@@ -37,11 +40,21 @@ def wall_us() -> int:
     return time.time_ns() // 1000
 
 
-class Outlet(Generic[_T]):
-    """A bounded channel end that never blocks the hot path: a full channel drops and counts."""
+Tagged = tuple[int, list[_T]]
+"""(shard index, batch): what every sink channel carries."""
 
-    def __init__(self, channel: trio.MemorySendChannel[list[_T]] | None) -> None:
+
+class Outlet(Generic[_T]):
+    """A bounded channel end that never blocks the hot path: a full channel drops and counts.
+
+    Writers drain their channels continuously (they spill to the journal rather than stop
+    reading), so a drop means the process is starved of CPU; it is counted, logged and shown
+    in /health, never silent.
+    """
+
+    def __init__(self, channel: trio.MemorySendChannel[Tagged[_T]] | None, shard: int) -> None:
         self.channel = channel
+        self.shard = shard
         self.sent = 0
         self.dropped = 0
 
@@ -51,9 +64,11 @@ class Outlet(Generic[_T]):
             return True
         if self.channel is not None:
             try:
-                self.channel.send_nowait(batch)
+                self.channel.send_nowait((self.shard, batch))
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
+                log.warning(
+                    "shard %d: a sink is full or closed, %d rows dropped", self.shard, len(batch)
+                )
             else:
                 self.sent += len(batch)
                 return True
@@ -62,22 +77,50 @@ class Outlet(Generic[_T]):
 
 
 class Sinks:
-    """Where every shard sends its batches (channels are shared; each shard holds clones)."""
+    """The channels every shard sends its batches into (None: that output is not kept)."""
 
     def __init__(
         self,
         *,
-        bbo: trio.MemorySendChannel[list[BboRow]] | None = None,
-        levels: trio.MemorySendChannel[list[LevelRow]] | None = None,
-        trades: trio.MemorySendChannel[list[TradeRow]] | None = None,
-        gaps: trio.MemorySendChannel[list[GapEvent]] | None = None,
-        resync: trio.MemorySendChannel[list[str]] | None = None,
+        bbo: trio.MemorySendChannel[Tagged[BboRow]] | None = None,
+        levels: trio.MemorySendChannel[Tagged[LevelRow]] | None = None,
+        trades: trio.MemorySendChannel[Tagged[TradeRow]] | None = None,
+        gaps: trio.MemorySendChannel[Tagged[GapEvent]] | None = None,
+        snapshots: trio.MemorySendChannel[Tagged[SnapshotRow]] | None = None,
+        resync: trio.MemorySendChannel[Tagged[str]] | None = None,
     ) -> None:
-        self.bbo = Outlet(bbo)
-        self.levels = Outlet(levels)
-        self.trades = Outlet(trades)
-        self.gaps = Outlet(gaps)
-        self.resync = Outlet(resync)
+        self.bbo = bbo
+        self.levels = levels
+        self.trades = trades
+        self.gaps = gaps
+        self.snapshots = snapshots
+        self.resync = resync
+
+    def outlets(self, shard: int) -> Outlets:
+        """One shard's outlets onto these channels."""
+        return Outlets(self, shard)
+
+
+class Outlets:
+    """A shard's non-blocking ends of the sink channels, with sent/dropped counts."""
+
+    def __init__(self, sinks: Sinks, shard: int) -> None:
+        self.bbo = Outlet(sinks.bbo, shard)
+        self.levels = Outlet(sinks.levels, shard)
+        self.trades = Outlet(sinks.trades, shard)
+        self.gaps = Outlet(sinks.gaps, shard)
+        self.snapshots = Outlet(sinks.snapshots, shard)
+        self.resync = Outlet(sinks.resync, shard)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Rows sent and dropped per output."""
+        return {
+            name: {"sent": o.sent, "dropped": o.dropped}
+            for name, o in (
+                ("bbo", self.bbo), ("levels", self.levels), ("trades", self.trades),
+                ("gaps", self.gaps), ("snapshots", self.snapshots),
+            )
+        }  # fmt: skip
 
 
 class Shard:
@@ -93,6 +136,7 @@ class Shard:
         activity: FeedActivity,
         lifecycle: LifecycleSink | None = None,
         rng: random.Random | None = None,
+        gap_log: deque[GapEvent] | None = None,
     ) -> None:
         self.index = index
         self.cfg = cfg
@@ -100,9 +144,10 @@ class Shard:
         self.ingest = Ingest(
             self.state, max_frame_bytes=cfg.polymarket.max_frame_bytes, lifecycle=lifecycle
         )
-        self.sinks = sinks
+        self.sinks = sinks.outlets(index)
         self.activity = activity
         self.rng = rng or random.Random()
+        self.gap_log = gap_log if gap_log is not None else deque(maxlen=1000)
         self.connections: list[Connection] = []
         self._nursery: trio.Nursery | None = None
 
@@ -141,22 +186,30 @@ class Shard:
             mine = conn.assets & gone
             if mine:
                 await conn.unsubscribe(sorted(mine))
-        now_us = wall_us()
+        now_us, now = wall_us(), trio.current_time()
         for asset_id in gone:
-            self.state.untrack(asset_id, now_us)
+            self.state.untrack(asset_id, now_us, now)
 
     def flush(self) -> None:
         """Hand everything the shard produced since the last flush to the sinks; O(1) each."""
         sinks = self.sinks
-        bbo, levels, trades, gaps = self.state.out.drain()
+        bbo, levels, trades, gaps, snapshots = self.state.out.drain()
         sinks.bbo.put(bbo)
         sinks.levels.put(levels)
         sinks.trades.put(trades)
         sinks.gaps.put(gaps)
+        sinks.snapshots.put(snapshots)
+        self.gap_log.extend(gaps)
         due = self.state.take_resyncs(trio.current_time())
         if due and not sinks.resync.put(due):
             for asset_id in due:  # the scheduler is saturated: try again next interval
                 self.state.resync_failed(asset_id)
+
+    def snapshot(self, reason: str = "periodic") -> int:
+        """Queue a full L2 snapshot row of each of this shard's synced books; returns rows."""
+        rows = self.state.snapshots(trio.current_time(), wall_us(), reason)
+        self.sinks.snapshots.put(rows)
+        return len(rows)
 
     def _open_connection(self) -> Connection:
         assert self._nursery is not None, "Shard.run must be started first"

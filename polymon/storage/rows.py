@@ -135,7 +135,9 @@ def bbo_columns(items: Sequence[Item], run_id: str) -> Columns:
     """ob_bbo columns from shard batches of BboRow."""
     rows, shards = _flatten(items)
     rows_t: list[BboRow] = rows
-    aid, market, ts, recv, bid, bid_sz, ask, ask_sz, seq = (list(c) for c in zip(*rows_t))
+    aid, market, ts, recv, bid, bid_sz, ask, ask_sz, seq = (
+        list(c) for c in zip(*rows_t, strict=True)
+    )
     return [
         aid, market, _ms_to_us(ts), recv, bid, [size_units(s) for s in bid_sz], ask,
         [size_units(s) for s in ask_sz], [run_id] * len(rows), shards, seq,
@@ -146,7 +148,9 @@ def level_columns(items: Sequence[Item], run_id: str) -> Columns:
     """ob_level_changes columns from shard batches of LevelRow."""
     rows, shards = _flatten(items)
     rows_t: list[LevelRow] = rows
-    aid, market, ts, recv, side, price, size_text, _size, prev, seq = (list(c) for c in zip(*rows_t))
+    aid, market, ts, recv, side, price, size_text, _size, prev, seq = (
+        list(c) for c in zip(*rows_t, strict=True)
+    )
     return [
         aid, market, _ms_to_us(ts), recv, [_SIDE_NAMES[s] for s in side], price,
         [size_units(s) for s in size_text], [round(p * 1_000_000) for p in prev],
@@ -161,15 +165,22 @@ def _fee(text: str) -> int:
         raise StorageRejected(f"fee_rate_bps {text[:20]!r} is not an integer") from None
 
 
+def _trade_side(side: str) -> str:
+    if side != "BUY" and side != "SELL":
+        raise StorageRejected(f"trade side {side[:10]!r} is neither BUY nor SELL")
+    return side
+
+
 def trade_columns(items: Sequence[Item], run_id: str) -> Columns:
     """trade_ticks columns from shard batches of TradeRow."""
     rows, shards = _flatten(items)
     rows_t: list[TradeRow] = rows
     aid, market, ts, recv, tid, price, size_text, _size, side, fee, tx, seq = (
-        list(c) for c in zip(*rows_t)
+        list(c) for c in zip(*rows_t, strict=True)
     )
     return [
-        aid, market, _ms_to_us(ts), recv, tid, side, price, [size_units(s) for s in size_text],
+        aid, market, _ms_to_us(ts), recv, tid, [_trade_side(s) for s in side], price,
+        [size_units(s) for s in size_text],
         [_fee(f) for f in fee], tx, [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
@@ -178,7 +189,7 @@ def snapshot_columns(items: Sequence[Item], run_id: str) -> Columns:
     """ob_snapshots columns from batches of SnapshotRow (prices and sizes as exact strings)."""
     rows, _shards = _flatten(items)
     rows_t: list[SnapshotRow] = rows
-    columns: Columns = [list(c) for c in zip(*rows_t)]
+    columns: Columns = [list(c) for c in zip(*rows_t, strict=True)]
     columns[2] = _ms_to_us(columns[2])
     seq = columns.pop()
     return [*columns, [run_id] * len(rows), seq]
@@ -202,7 +213,7 @@ def gap_columns(items: Sequence[Item], _run_id: str) -> Columns:
 def plain_columns(items: Sequence[Item], _run_id: str) -> Columns:
     """Columns of rows that are already in column order (market_metadata, dead letters)."""
     rows, _shards = _flatten(items)
-    return [list(c) for c in zip(*rows)]
+    return [list(c) for c in zip(*rows, strict=True)]
 
 
 Converter = Callable[[Sequence[Item], str], Columns]
@@ -230,4 +241,4 @@ def take_rows(columns: Columns, start: int, stop: int) -> Columns:
 def rows_of(table: Table, columns: Columns) -> list[dict[str, Any]]:
     """A batch as one dict per row (for dead letters and debugging); O(rows x columns)."""
     names = table.names
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns)]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]

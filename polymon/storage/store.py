@@ -9,6 +9,7 @@ blocks on ClickHouse. Errors come out as `StorageUnavailable` (transient: retry 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -169,10 +170,8 @@ class Store:
         else:
             self._reader = None
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):
                 client.close()
-            except Exception:  # noqa: BLE001 - closing a broken client must not mask the cause
-                pass
 
     def close(self) -> None:
         """Close both clients (releases the embedded engine once no other client holds it)."""
@@ -268,7 +267,10 @@ class Store:
         thread call per block; leaving the loop early closes the stream.
         """
         client = await trio.to_thread.run_sync(self._open, limiter=self._read_limiter)
-        settings = {"max_execution_time": int(self.query_timeout_secs), "max_block_size": block_rows}
+        settings = {
+            "max_execution_time": int(self.query_timeout_secs),
+            "max_block_size": block_rows,
+        }
         try:
             try:
                 context = await trio.to_thread.run_sync(

@@ -232,14 +232,15 @@ class Writer:
                 await self._probe()
             elif self.journal.pending:
                 token, columns = self.journal.peek()
-                if await self._deliver(token, columns, journaled=True):
+                if await self._deliver(token, columns):
                     self.journal.pop()
                     self.stats.rows_replayed += row_count(columns)
             elif self._sealed:
                 batch = self._sealed.popleft()
                 self._sealed_rows -= batch.rows
-                if not await self._deliver(batch.token, batch.columns, journaled=False):
+                if not await self._deliver(batch.token, batch.columns):
                     self._to_journal(batch.token, batch.columns)
+                    self._spill()  # keep batch order: everything sealed follows it
             elif self._closed:
                 return
             else:
@@ -259,7 +260,7 @@ class Writer:
         elif self._closed:
             self._journal_everything()
 
-    async def _deliver(self, token: str, columns: Columns, *, journaled: bool) -> bool:
+    async def _deliver(self, token: str, columns: Columns) -> bool:
         """Insert with retries; False when ClickHouse stayed unavailable (outage begins)."""
         delay = 0.5
         for attempt in range(1, self.attempts + 1):
@@ -283,8 +284,6 @@ class Writer:
             log.warning("%s: ClickHouse unavailable, journaling (%s)",
                         self.table.name, self.stats.last_error)  # fmt: skip
         self.outage = True
-        if not journaled:
-            self._spill()  # keep batch order: everything sealed follows it into the journal
         return False
 
     def _count_written(self, columns: Columns) -> None:

@@ -22,7 +22,7 @@ from polymon.storage.rows import (
     Item,
     Table,
 )
-from polymon.storage.writer import DeadLetter, Inserter, Writer, WriterStats
+from polymon.storage.writer import DeadLetter, Inserter, Writer
 
 WRITTEN_TABLES = (BBO, LEVELS, TRADES, SNAPSHOTS, GAPS, METADATA, DEAD_LETTERS)
 

@@ -45,13 +45,13 @@ async def test_batches_within_the_budget_and_retries_what_failed(
         state.track(AssetMeta(asset_id=asset, market="0xm"))
         state.assets[asset].phase = Phase.RESYNCING  # as after a suspected gap
     calls: list[tuple[float, list[str]]] = []
-    send, receive = trio.open_memory_channel[list[str]](100)
+    send, receive = trio.open_memory_channel[tuple[int, list[str]]](100)
     async with httpx.AsyncClient(transport=venue(calls, missing={ASSETS[0]})) as http:
         resyncer = Resyncer(cfg, http, lambda _asset: state, receive)
         async with trio.open_nursery() as nursery:
             await nursery.start(resyncer.run)
-            send.send_nowait(ASSETS[:60])
-            send.send_nowait(ASSETS[40:])  # overlapping requests are fetched once
+            send.send_nowait((0, ASSETS[:60]))
+            send.send_nowait((0, ASSETS[40:]))  # overlapping requests are fetched once
             await trio.sleep(5)
             nursery.cancel_scope.cancel()
     assert [len(tokens) for _, tokens in calls] == [10] * 10
@@ -74,12 +74,12 @@ async def test_venue_errors_fail_the_batch(autojump_clock: trio.testing.MockCloc
     state.track(AssetMeta(asset_id="1", market="0xm"))
     state.assets["1"].phase = Phase.RESYNCING
     transport = httpx.MockTransport(lambda _request: httpx.Response(503, text="busy"))
-    send, receive = trio.open_memory_channel[list[str]](10)
+    send, receive = trio.open_memory_channel[tuple[int, list[str]]](10)
     async with httpx.AsyncClient(transport=transport) as http:
         resyncer = Resyncer(cfg, http, lambda _asset: state, receive)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(resyncer.run))
-            send.send_nowait(["1"])
+            send.send_nowait((0, ["1"]))
             await trio.sleep(1)
             nursery.cancel_scope.cancel()
     assert resyncer.failed == 1

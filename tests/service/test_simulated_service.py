@@ -22,12 +22,13 @@ from polymon.service.main import Running, run_service
 pytestmark = pytest.mark.slow
 
 
-def service_config(tmp_path: Path, **simulator: Any) -> Config:
+def service_config(tmp_path: Path, storage_url: str, database: str, **simulator: Any) -> Config:
     return load_config(
         None,
         environ={},
         overrides={
             "service": {"data_dir": str(tmp_path)},
+            "storage": {"url": storage_url, "database": database},
             "http": {"port": 0},
             "polymarket": {
                 "shards": 3,
@@ -43,9 +44,11 @@ def service_config(tmp_path: Path, **simulator: Any) -> Config:
 
 
 @pytest.fixture
-async def running(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Running]:
+async def running(
+    tmp_path: Path, storage_url: str, database: str, nursery: trio.Nursery
+) -> AsyncIterator[Running]:
     handle: Running = await nursery.start(
-        partial(run_service, service_config(tmp_path), simulate=True)
+        partial(run_service, service_config(tmp_path, storage_url, database), simulate=True)
     )
     yield handle
     handle.stop()
@@ -111,8 +114,18 @@ async def test_books_equal_the_exchange_across_a_forced_disconnect(running: Runn
             assert body["best_bid"] == (bids[0][0] if bids else None)
 
 
-async def test_wrong_hashes_are_resynced_from_rest(tmp_path: Path, nursery: trio.Nursery) -> None:
-    cfg = service_config(tmp_path, markets=4, seed=5, rate_per_sec=300.0, wrong_hash_ratio=0.05)
+async def test_wrong_hashes_are_resynced_from_rest(
+    tmp_path: Path, storage_url: str, database: str, nursery: trio.Nursery
+) -> None:
+    cfg = service_config(
+        tmp_path,
+        storage_url,
+        database,
+        markets=4,
+        seed=5,
+        rate_per_sec=300.0,
+        wrong_hash_ratio=0.05,
+    )
     handle: Running = await nursery.start(partial(run_service, cfg, simulate=True))
     with trio.fail_after(15):
         await handle.service.bootstrapped.wait()

@@ -75,6 +75,29 @@ def create_app(sim: Simulator) -> QuartTrio:
         body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         return _json(*rest.clob_books(sim.exchange, body, sim.now_ms()))
 
+    @app.get("/simulator/trades")
+    async def sim_trades() -> Response:
+        """Control: every trade message the exchange has produced since the last clear."""
+        return _json(200, sim.exchange.trades_sent)
+
+    @app.delete("/simulator/trades")
+    async def sim_clear_trades() -> Response:
+        """Control: forget the trades produced so far (start a new ledger)."""
+        sim.exchange.trades_sent.clear()
+        return _json(200, {"cleared": True})
+
+    @app.post("/simulator/pause")
+    async def sim_pause() -> Response:
+        """Control: stop the exchange from moving."""
+        sim.pause()
+        return _json(200, {"paused": True})
+
+    @app.post("/simulator/resume")
+    async def sim_resume() -> Response:
+        """Control: let the exchange move again."""
+        sim.resume()
+        return _json(200, {"paused": False})
+
     @app.websocket("/ws/market")
     async def market_channel() -> None:
         """The market channel: subscriptions and PING in, snapshots and events out."""
