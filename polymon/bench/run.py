@@ -2,7 +2,8 @@
 
 1. Hot path, in-process: generated venue frames (the simulator's exchange model, real protocol)
    through decode -> book -> BBO (-> hash check in a second pass), one core.
-2. End to end over a loopback WebSocket: a flood-mode simulator in a subprocess (its own core)
+2. Storage: the rows the hot path produced, through the real writers into embedded ClickHouse.
+3. End to end over a loopback WebSocket: a flood-mode simulator in a subprocess (its own core)
    sends pre-generated frames as fast as it can to polymon's real feed connection.
 
 Prints messages/s, level updates/s, frames/s and p50/p99 frame-to-book latency.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import msgspec
 import trio
 
+from polymon.bench.storage import bench_storage, shard_rows
 from polymon.config import PolymarketConfig, SimulatorConfig
 from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy, ShardState
@@ -175,6 +177,9 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
         # Best of three: other tenants of a shared VM only ever make a run slower.
         runs = [bench_hot_path(frames, markets, hash_mode=hash_mode, name=name) for _ in range(3)]
         print(min(runs, key=lambda r: r.seconds).line())
+    state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
+    rows = shard_rows(state, ingest, frames)
+    print(bench_storage(rows))
     e2e_markets = min(markets, 100)  # one connection carries at most 200 tokens
     e2e_frames = max(20_000, int(20_000 * seconds))
     proc, port = _flood_server(e2e_markets, e2e_frames)

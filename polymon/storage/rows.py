@@ -99,11 +99,31 @@ TABLES = (BBO, LEVELS, TRADES, SNAPSHOTS, GAPS, METADATA, DEAD_LETTERS)
 _SIDE_NAMES = ("BID", "ASK")
 
 
+_SIZE_CACHE_LIMIT = 100_000
+_size_cache: dict[str, int] = {}
+
+
 def size_units(text: str) -> int:
     """A venue size string ("12.5", "0", "1e3") as integer 1e-6 units; "" (no level) is 0.
 
-    O(len(text)). Raises StorageRejected for text that is not a non-negative decimal.
+    O(1) for a size seen before (bounded cache: top-of-book sizes repeat), else O(len(text)).
+    Raises StorageRejected for text that is not a non-negative decimal.
     """
+    units = _size_cache.get(text)
+    if units is None:
+        units = _parse_size_units(text)
+        if len(_size_cache) < _SIZE_CACHE_LIMIT:
+            _size_cache[text] = units
+    return units
+
+
+def float_units(size: float) -> int:
+    """A size the core already parsed, as 1e-6 units: exact for sizes with at most six
+    decimals below 9e9 (round-tripping through float loses nothing there); O(1)."""
+    return round(size * 1_000_000)
+
+
+def _parse_size_units(text: str) -> int:
     whole, _, frac = text.partition(".")
     if whole.isdigit() and len(frac) <= 6 and (not frac or frac.isdigit()):
         return int(whole) * 1_000_000 + (int(frac.ljust(6, "0")) if frac else 0)
@@ -148,12 +168,12 @@ def level_columns(items: Sequence[Item], run_id: str) -> Columns:
     """ob_level_changes columns from shard batches of LevelRow."""
     rows, shards = _flatten(items)
     rows_t: list[LevelRow] = rows
-    aid, market, ts, recv, side, price, size_text, _size, prev, seq = (
+    aid, market, ts, recv, side, price, _size_text, size, prev, seq = (
         list(c) for c in zip(*rows_t, strict=True)
     )
     return [
         aid, market, _ms_to_us(ts), recv, [_SIDE_NAMES[s] for s in side], price,
-        [size_units(s) for s in size_text], [round(p * 1_000_000) for p in prev],
+        [float_units(s) for s in size], [float_units(p) for p in prev],
         [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
