@@ -1,7 +1,9 @@
 """The dependency rule, enforced on the source: imports point downward only.
 
-    __main__/cli -> service -> {web, polymarket, storage} -> core -> errors
+    __main__/cli -> service -> {web, polymarket, storage, webhooks} -> core -> errors
                           \\-> config -> errors
+
+`webhooks` takes its settings as constructor parameters, so it does not import config either.
 
 Every import counts: top level, inside functions, under `if TYPE_CHECKING:`, relative imports,
 and `importlib.import_module("...")` / `__import__("...")` with a literal name.
@@ -34,7 +36,7 @@ CORE_FORBIDDEN = (
     "polymon.service",
     "polymon.config",
 )
-SIBLINGS = ("polymon.polymarket", "polymon.storage", "polymon.web")
+SIBLINGS = ("polymon.polymarket", "polymon.storage", "polymon.web", "polymon.webhooks")
 # Only these may import everything (the runtime wiring and the entry points).
 TOP = ("polymon.service", "polymon.cli", "polymon.__main__")
 
@@ -195,6 +197,16 @@ def test_adapters_are_siblings_that_never_import_each_other() -> None:
 
     adapters = [(m, p) for m, p in all_modules() if under(m, SIBLINGS)]
     assert violations("siblings", adapters, bad) == []
+
+
+def test_webhooks_import_only_core_and_errors_from_polymon() -> None:
+    def bad(module: str, name: str) -> bool:
+        allowed = ("polymon.webhooks", "polymon.core", "polymon.errors")
+        return under(name, "polymon") and not under(name, allowed)
+
+    webhooks = [(m, p) for m, p in all_modules() if under(m, "polymon.webhooks")]
+    assert webhooks
+    assert violations("webhooks get config as arguments", webhooks, bad) == []
 
 
 def test_only_the_top_imports_service_and_entry_points() -> None:

@@ -1,0 +1,417 @@
+"""DeliveryQueue: the synchronous state of webhook delivery, and every decision about it.
+
+What is pending and when it is due (a heap on trio's clock), which endpoint has an attempt in
+flight (one at a time; deliveries due meanwhile are parked), the per-endpoint bound, what an
+attempt's result changes, dead letters and replay, endpoints and routing. Every change goes
+through the outbox journal first. No awaiting here: `delivery.py` is the async shell that runs
+the attempts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import msgspec
+import trio
+
+from polymon.errors import BadRequest, NotFound
+from polymon.webhooks.attempt import AttemptResult
+from polymon.webhooks.model import (
+    DeadLetter,
+    DeadReason,
+    DeliveryCounters,
+    Endpoint,
+    PendingDelivery,
+    WebhookEvent,
+    dead_letter,
+    rotated,
+)
+from polymon.webhooks.outbox import Outbox
+from polymon.webhooks.params import DeliveryParams
+from polymon.webhooks.retry import Verdict, classify, jittered, next_delay
+from polymon.webhooks.signing import generate_secret, secret_key, webhook_id
+from polymon.webhooks.ssrf import parse_webhook_url
+
+_log = logging.getLogger(__name__)
+
+
+class DeliveryQueue:
+    """Endpoints, pending deliveries and dead letters, loaded from and journaled to `directory`.
+
+    clock: wall-clock unix seconds (due times on disk, dead-letter times, secret expiry).
+    rng: the jitter source. Call everything from the trio thread (it reads trio's clock).
+    """
+
+    def __init__(
+        self,
+        params: DeliveryParams,
+        directory: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.params = params
+        self.counters = DeliveryCounters()
+        self._policy = params.url_policy
+        self._outbox = Outbox(directory, self.counters)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        # webhook id -> sequence number of its live heap (or parked) entry; absent while in flight
+        self._entry: dict[str, int] = {}
+        self._queued: Counter[str] = Counter(p.endpoint_id for p in self._outbox.pending.values())
+        self._busy: set[str] = set()
+        self._parked: defaultdict[str, deque[tuple[str, int]]] = defaultdict(deque)
+        self._by_type: dict[str, list[str]] = {}
+        self._reindex()
+        # Set whenever the earliest due time may have moved closer.
+        self.wake = trio.Event()
+
+    def close(self) -> None:
+        """fsync and close the journal (once nothing runs any more)."""
+        self._outbox.close()
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def submit(self, events: Iterable[WebhookEvent]) -> None:
+        """Queue events for delivery to every endpoint that receives them; never blocks.
+
+        An event with `endpoint_id` goes to that endpoint; otherwise to every endpoint whose
+        `event_types` holds its type. The same event submitted again for an endpoint where it is
+        still pending is ignored (counted as a duplicate). Beyond `max_pending_per_endpoint`
+        the delivery becomes a dead letter at once (counted as dropped).
+        """
+        now = trio.current_time()
+        wall = self._clock()
+        queued = False
+        with self._outbox.batch():
+            for event in events:
+                for endpoint in self._receivers(event):
+                    queued |= self._enqueue(event, endpoint, now, wall)
+        if queued:
+            self.wake.set()
+
+    def _receivers(self, event: WebhookEvent) -> Iterator[Endpoint]:
+        endpoints = self._outbox.endpoints
+        if event.endpoint_id is not None:
+            endpoint = endpoints.get(event.endpoint_id)
+            if endpoint is None:
+                self.counters.unroutable += 1
+            else:
+                yield endpoint
+            return
+        for endpoint_id in self._by_type.get(event.type, ()):
+            yield endpoints[endpoint_id]
+
+    def _enqueue(self, event: WebhookEvent, endpoint: Endpoint, now: float, wall: float) -> bool:
+        if not endpoint.enabled:
+            self.counters.skipped_disabled += 1
+            return False
+        msg_id = webhook_id(endpoint.id, event.id)
+        if msg_id in self._outbox.pending:
+            self.counters.duplicates += 1
+            return False
+        delay = jittered(self.params.retry_schedule_secs[0], self.params.jitter_ratio, self._rng)
+        delivery = PendingDelivery(
+            webhook_id=msg_id,
+            endpoint_id=endpoint.id,
+            event_id=event.id,
+            event_type=event.type,
+            body=event.body,
+            created_at=wall,
+            due_at=wall + delay,
+        )
+        if self._queued[endpoint.id] >= self.params.max_pending_per_endpoint:
+            self.counters.dropped += 1
+            dropped = msgspec.structs.replace(delivery, last_error="the endpoint's queue was full")
+            self._bury(dead_letter(dropped, DeadReason.QUEUE_FULL, wall))
+            return False
+        self._add_pending(delivery, now + delay)
+        return True
+
+    def _add_pending(self, delivery: PendingDelivery, due: float) -> None:
+        self._outbox.add_pending(delivery)
+        self._queued[delivery.endpoint_id] += 1
+        self._schedule(delivery.webhook_id, due)
+
+    def _schedule(self, msg_id: str, due: float) -> None:
+        seq = next(self._seq)
+        self._entry[msg_id] = seq
+        heapq.heappush(self._heap, (due, seq, msg_id))
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def upsert_endpoint(self, endpoint: Endpoint) -> None:
+        """Add or replace an endpoint; UnsafeUrl/BadRequest for a bad URL, id or secret.
+
+        Pending deliveries keep going to the new URL with the new secrets. Upserting it as
+        disabled turns its pending deliveries into dead letters.
+        """
+        if not endpoint.id:
+            raise BadRequest("an endpoint needs an id")
+        parse_webhook_url(endpoint.url, self._policy)
+        if not endpoint.secrets:
+            raise BadRequest("an endpoint needs a secret")
+        for secret in endpoint.secrets:
+            secret_key(secret.secret)
+        self._store_endpoint(endpoint)
+
+    def _store_endpoint(self, endpoint: Endpoint) -> None:
+        # No URL check here: the policy may have changed since the endpoint was accepted, and
+        # the attempts refuse what it forbids now.
+        with self._outbox.batch():
+            self._outbox.put_endpoint(endpoint)
+            if not endpoint.enabled:
+                self._bury_endpoint(endpoint.id)
+        self._reindex()
+
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        """Forget an endpoint and discard its pending deliveries (its dead letters stay)."""
+        self.endpoint(endpoint_id)
+        with self._outbox.batch():
+            for delivery in self._pending_of(endpoint_id):
+                self._finish(delivery)
+                self.counters.discarded += 1
+            self._outbox.remove_endpoint(endpoint_id)
+        self._reindex()
+
+    def set_enabled(self, endpoint_id: str, enabled: bool, reason: str = "") -> Endpoint:
+        """Enable or disable an endpoint; disabling turns its pending deliveries into dead letters.
+
+        Dead letters are not re-sent by enabling: `replay()` them.
+        """
+        endpoint = msgspec.structs.replace(
+            self.endpoint(endpoint_id),
+            enabled=enabled,
+            disabled_reason="" if enabled else reason or "disabled by request",
+        )
+        self._store_endpoint(endpoint)
+        return endpoint
+
+    def rotate_secret(self, endpoint_id: str, new_secret: str | None = None) -> str:
+        """Make `new_secret` (default: a generated one) the endpoint's first secret; return it.
+
+        The previous secrets keep signing for `rotation_overlap_secs`, so receivers can switch
+        without a failed verification.
+        """
+        secret = generate_secret() if new_secret is None else new_secret
+        secret_key(secret)
+        endpoint = rotated(
+            self.endpoint(endpoint_id),
+            secret,
+            now=self._clock(),
+            overlap_secs=self.params.rotation_overlap_secs,
+        )
+        self._store_endpoint(endpoint)
+        return secret
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        """One endpoint; NotFound if there is none with this id."""
+        endpoint = self._outbox.endpoints.get(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+        return endpoint
+
+    def endpoints(self) -> list[Endpoint]:
+        """Every endpoint, enabled or not."""
+        return list(self._outbox.endpoints.values())
+
+    def _reindex(self) -> None:
+        by_type: defaultdict[str, list[str]] = defaultdict(list)
+        for endpoint in self._outbox.endpoints.values():
+            for event_type in endpoint.event_types:
+                by_type[event_type].append(endpoint.id)
+        self._by_type = dict(by_type)
+
+    # -- pending deliveries and dead letters ------------------------------------------------
+
+    def pending(self, endpoint_id: str | None = None) -> list[PendingDelivery]:
+        """Deliveries not yet done, optionally of one endpoint."""
+        if endpoint_id is None:
+            return list(self._outbox.pending.values())
+        return self._pending_of(endpoint_id)
+
+    def dead_letters(self, endpoint_id: str | None = None) -> list[DeadLetter]:
+        """Deliveries given up, oldest first, optionally of one endpoint."""
+        letters = self._outbox.dead.values()
+        return [d for d in letters if endpoint_id is None or d.endpoint_id == endpoint_id]
+
+    def replay(self, msg_id: str) -> PendingDelivery:
+        """Send a dead letter again, now, with a fresh schedule and the same `webhook-id`.
+
+        NotFound without such a dead letter or its endpoint; BadRequest if the endpoint is
+        disabled, its queue is full, or the delivery is pending again already.
+        """
+        letter = self._outbox.dead.get(msg_id)
+        if letter is None:
+            raise NotFound(f"no dead letter {msg_id!r}")
+        endpoint = self.endpoint(letter.endpoint_id)
+        if not endpoint.enabled:
+            raise BadRequest(f"endpoint {endpoint.id!r} is disabled; enable it first")
+        if msg_id in self._outbox.pending:
+            raise BadRequest(f"{msg_id!r} is pending already")
+        if self._queued[endpoint.id] >= self.params.max_pending_per_endpoint:
+            raise BadRequest(f"the queue of endpoint {endpoint.id!r} is full")
+        wall = self._clock()
+        delivery = PendingDelivery(
+            webhook_id=msg_id,
+            endpoint_id=letter.endpoint_id,
+            event_id=letter.event_id,
+            event_type=letter.event_type,
+            body=letter.body,
+            created_at=wall,
+            due_at=wall,
+        )
+        with self._outbox.batch():
+            self._outbox.remove_dead(msg_id)
+            self._add_pending(delivery, trio.current_time())
+        self.counters.replayed += 1
+        self.wake.set()
+        return delivery
+
+    def discard_dead_letter(self, msg_id: str) -> None:
+        """Delete a dead letter; NotFound if there is none."""
+        if msg_id not in self._outbox.dead:
+            raise NotFound(f"no dead letter {msg_id!r}")
+        self._outbox.remove_dead(msg_id)
+
+    def _pending_of(self, endpoint_id: str) -> list[PendingDelivery]:
+        return [p for p in self._outbox.pending.values() if p.endpoint_id == endpoint_id]
+
+    def _finish(self, delivery: PendingDelivery) -> None:
+        self._outbox.finish(delivery.webhook_id)
+        self._entry.pop(delivery.webhook_id, None)
+        self._queued[delivery.endpoint_id] -= 1
+        if self._queued[delivery.endpoint_id] <= 0:
+            del self._queued[delivery.endpoint_id]
+
+    def _give_up(self, delivery: PendingDelivery, reason: DeadReason) -> None:
+        self._finish(delivery)
+        self._bury(dead_letter(delivery, reason, self._clock()))
+        _log.warning(
+            "webhook %s to endpoint %s given up (%s) after %d attempts: %s",
+            delivery.webhook_id,
+            delivery.endpoint_id,
+            reason,
+            delivery.attempts,
+            delivery.last_error,
+        )
+
+    def _bury(self, letter: DeadLetter) -> None:
+        self._outbox.add_dead(letter)
+        self.counters.dead_lettered += 1
+        while len(self._outbox.dead) > self.params.max_dead_letters:
+            self._outbox.remove_dead(next(iter(self._outbox.dead)))
+            self.counters.dead_letters_evicted += 1
+
+    def _bury_endpoint(self, endpoint_id: str) -> None:
+        for delivery in self._pending_of(endpoint_id):
+            self._give_up(delivery, DeadReason.ENDPOINT_DISABLED)
+
+    # -- scheduling (for the async shell) ---------------------------------------------------
+
+    def schedule_loaded(self, now: float) -> None:
+        """Put deliveries loaded from disk on the heap: due when they were due (at once if past)."""
+        wall = self._clock()
+        for delivery in self._outbox.pending.values():
+            if delivery.webhook_id not in self._entry:
+                self._schedule(delivery.webhook_id, now + max(0.0, delivery.due_at - wall))
+
+    def next_due(self) -> float:
+        """When the earliest delivery on the heap is due (trio's clock; inf if none)."""
+        return self._heap[0][0] if self._heap else float("inf")
+
+    def take_due(self, now: float) -> list[tuple[str, str]]:
+        """(webhook id, endpoint id) of each delivery to start now, marked in flight.
+
+        A delivery due for an endpoint that has an attempt in flight is parked until `release`.
+        """
+        started: list[tuple[str, str]] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq, msg_id = heapq.heappop(heap)
+            if self._entry.get(msg_id) != seq:
+                continue  # superseded, or no longer pending
+            endpoint_id = self._outbox.pending[msg_id].endpoint_id
+            if endpoint_id in self._busy:
+                self._parked[endpoint_id].append((msg_id, seq))
+            else:
+                started.append(self._begin(msg_id, endpoint_id))
+        return started
+
+    def release(self, endpoint_id: str) -> tuple[str, str] | None:
+        """An attempt at `endpoint_id` ended: the parked delivery to start next, if any."""
+        self._busy.discard(endpoint_id)
+        parked = self._parked.get(endpoint_id)
+        started = None
+        while parked and started is None:
+            msg_id, seq = parked.popleft()
+            if self._entry.get(msg_id) == seq:
+                started = self._begin(msg_id, endpoint_id)
+        if not parked:
+            self._parked.pop(endpoint_id, None)
+        return started
+
+    def attempt_of(self, msg_id: str) -> tuple[PendingDelivery, Endpoint] | None:
+        """What an attempt of `msg_id` sends now; None if it was discarded or disabled since."""
+        delivery = self._outbox.pending.get(msg_id)
+        if delivery is None:
+            return None
+        endpoint = self._outbox.endpoints.get(delivery.endpoint_id)
+        if endpoint is None or not endpoint.enabled:
+            return None
+        return delivery, endpoint
+
+    def _begin(self, msg_id: str, endpoint_id: str) -> tuple[str, str]:
+        del self._entry[msg_id]
+        self._busy.add(endpoint_id)
+        return msg_id, endpoint_id
+
+    def settle(self, sent: PendingDelivery, result: AttemptResult) -> None:
+        """Apply an attempt's result: done, rescheduled, given up, or the endpoint disabled."""
+        verdict = classify(result.status)
+        if verdict is Verdict.DELIVERED:
+            self.counters.delivered += 1
+        else:
+            self.counters.failed += 1
+        if self._outbox.pending.get(sent.webhook_id) is not sent:
+            return  # discarded, disabled or replayed while in flight
+        if verdict is Verdict.DELIVERED:
+            self._finish(sent)
+            return
+        wall = self._clock()
+        attempted = msgspec.structs.replace(
+            sent, attempts=sent.attempts + 1, last_status=result.status, last_error=result.error
+        )
+        if verdict is Verdict.GONE:
+            self.counters.disabled += 1
+            with self._outbox.batch():
+                self._give_up(attempted, DeadReason.ENDPOINT_GONE)
+                self.set_enabled(sent.endpoint_id, False, "the receiver answered 410 Gone")
+            return
+        params = self.params
+        delay = next_delay(
+            params.retry_schedule_secs,
+            attempted.attempts,
+            status=result.status,
+            retry_after=result.retry_after,
+            now=wall,
+            jitter_ratio=params.jitter_ratio,
+            max_retry_after_secs=params.max_retry_after_secs,
+            rng=self._rng,
+        )
+        if delay is None:
+            self._give_up(attempted, DeadReason.EXHAUSTED)
+            return
+        self.counters.retried += 1
+        self._outbox.update_pending(msgspec.structs.replace(attempted, due_at=wall + delay))
+        self._schedule(sent.webhook_id, trio.current_time() + delay)
+        self.wake.set()
