@@ -34,6 +34,7 @@ from polymon.storage.journal import Journal, JournalFull
 from polymon.storage.rows import (
     CONVERTERS,
     Columns,
+    Converter,
     Item,
     Table,
     row_count,
@@ -72,13 +73,44 @@ class WriterStats(msgspec.Struct, kw_only=True):
     last_error: str = ""
 
 
-class _Batch:
-    __slots__ = ("columns", "rows", "token")
+_CONVERT_ERRORS = (StorageRejected, ValueError, TypeError, KeyError, IndexError)
 
-    def __init__(self, token: str, columns: Columns) -> None:
+
+def convert_items(
+    convert: Converter, items: list[Item], run_id: str
+) -> tuple[Columns | None, list[tuple[str, str]]]:
+    """Columns of a batch, and (row JSON, reason) for each row that cannot be converted.
+
+    Pure, so it can run in a worker thread; O(rows), or O(rows) conversions of one row each
+    when some row is bad.
+    """
+    try:
+        return convert(items, run_id), []
+    except _CONVERT_ERRORS:
+        pass
+    good: list[Item] = []
+    bad: list[tuple[str, str]] = []
+    for shard, rows in items:
+        for row in rows:
+            try:
+                convert([(shard, [row])], run_id)
+            except _CONVERT_ERRORS as e:
+                bad.append((_encode_row(row), str(e)))
+            else:
+                good.append((shard, [row]))
+    return (convert(good, run_id) if good else None), bad
+
+
+class _Batch:
+    """A sealed batch: its token, and its rows as shard items until converted."""
+
+    __slots__ = ("columns", "items", "rows", "token")
+
+    def __init__(self, token: str, items: list[Item], rows: int) -> None:
         self.token = token
-        self.columns = columns
-        self.rows = row_count(columns)
+        self.items = items
+        self.rows = rows
+        self.columns: Columns | None = None
 
 
 class Writer:
@@ -168,44 +200,36 @@ class Writer:
     def _seal(self) -> None:
         if not self._pending:
             return
-        items, self._pending, self._pending_rows = self._pending, [], 0
-        columns = self._columns(items)
-        if columns is None:
-            return
+        items, rows = self._pending, self._pending_rows
+        self._pending, self._pending_rows = [], 0
         self._batches += 1
-        batch = _Batch(f"{self.table.name}:{self.run_id}:{self._batches}", columns)
+        batch = _Batch(f"{self.table.name}:{self.run_id}:{self._batches}", items, rows)
         self._sealed.append(batch)
         self._sealed_rows += batch.rows
         if self.outage or self._sealed_rows > self.max_pending_rows:
             self._spill()
         self._wake.set()
 
-    def _columns(self, items: list[Item]) -> Columns | None:
-        """Convert a batch; rows that cannot be converted are dead-lettered one by one."""
-        try:
-            return self._convert(items, self.run_id)
-        except (StorageRejected, ValueError, TypeError, KeyError, IndexError) as e:
-            first_error = e
-        good: list[Item] = []
-        bad: list[tuple[Any, str]] = []
-        for shard, rows in items:
-            for row in rows:
-                try:
-                    self._convert([(shard, [row])], self.run_id)
-                except (StorageRejected, ValueError, TypeError, KeyError, IndexError) as e:
-                    bad.append((row, str(e)))
-                else:
-                    good.append((shard, [row]))
-        log.warning("%s: %d unconvertible rows (%s)", self.table.name, len(bad), first_error)
-        self._send_dead_letters([(_encode_row(row), reason) for row, reason in bad], "convert")
-        return self._convert(good, self.run_id) if good else None
+    def _take_columns(self, batch: _Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
+        """Keep a batch's converted columns; dead-letter its bad rows. False if none is left."""
+        columns, bad = converted
+        if bad:
+            log.warning("%s: %d rows cannot be stored (%s)", self.table.name, len(bad), bad[0][1])
+            self._send_dead_letters(bad, batch.token)
+        batch.columns = columns
+        batch.items = []
+        return columns is not None
 
     def _spill(self) -> None:
         """Move every sealed batch to the journal (oldest first), keeping memory bounded."""
         while self._sealed:
             batch = self._sealed.popleft()
             self._sealed_rows -= batch.rows
-            self._to_journal(batch.token, batch.columns)
+            if batch.columns is not None or self._take_columns(
+                batch, convert_items(self._convert, batch.items, self.run_id)
+            ):
+                assert batch.columns is not None
+                self._to_journal(batch.token, batch.columns)
 
     def _to_journal(self, token: str, columns: Columns) -> None:
         rows = row_count(columns)
@@ -238,6 +262,13 @@ class Writer:
             elif self._sealed:
                 batch = self._sealed.popleft()
                 self._sealed_rows -= batch.rows
+                # Converting 10k rows takes milliseconds: do it off the event loop.
+                converted = await trio.to_thread.run_sync(
+                    convert_items, self._convert, batch.items, self.run_id
+                )
+                if not self._take_columns(batch, converted):
+                    continue
+                assert batch.columns is not None
                 if not await self._deliver(batch.token, batch.columns):
                     self._to_journal(batch.token, batch.columns)
                     self._spill()  # keep batch order: everything sealed follows it

@@ -117,10 +117,12 @@ async def test_a_batch_retried_after_an_ambiguous_failure_is_stored_once(
 
 
 async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll a condition (store calls run in threads, so virtual time says nothing of them)."""
-    with trio.fail_after(600):
-        while not predicate():  # noqa: ASYNC110 - the state changes in worker threads
-            await trio.sleep(0.05)
+    """Poll a condition with a real-time bound: store calls run in worker threads, so under
+    the autojump clock virtual time says nothing about how long they take."""
+    deadline = time.monotonic() + 60
+    while not predicate():  # noqa: ASYNC110 - the state changes in worker threads
+        assert time.monotonic() < deadline, "condition not reached within 60 s"
+        await trio.sleep(0.05)
 
 
 async def test_an_outage_is_journaled_and_replayed_without_loss_or_duplicates(
