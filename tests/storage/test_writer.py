@@ -120,7 +120,7 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
     """Poll a condition with a real-time bound: store calls run in worker threads, so under
     the autojump clock virtual time says nothing about how long they take."""
     deadline = time.monotonic() + 60
-    while not predicate():  # noqa: ASYNC110 - the state changes in worker threads
+    while not predicate():
         assert time.monotonic() < deadline, "condition not reached within 60 s"
         await trio.sleep(0.05)
 
