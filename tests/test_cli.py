@@ -90,3 +90,30 @@ def test_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "in use" in err
     assert err.strip().count("\n") == 0
+
+
+def test_migrate_creates_the_schema_once(tmp_path: Path) -> None:
+    env = os.environ | {"POLYMON_SERVICE__DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "polymon", "migrate"]
+    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "applied 001_ob_bbo" in first.stdout
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout
+
+
+def test_a_locked_embedded_store_is_a_one_line_error(tmp_path: Path) -> None:
+    port = free_port()
+    proc = polymon(tmp_path, "run", "--simulate", port=port)
+    try:
+        wait_healthy(port, proc)
+        env = os.environ | {"POLYMON_SERVICE__DATA_DIR": str(tmp_path / "data")}
+        other = subprocess.run([sys.executable, "-m", "polymon", "migrate"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True)  # fmt: skip
+        assert other.returncode == 2
+        assert other.stderr.startswith("polymon: the embedded store")
+        assert other.stderr.count("\n") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)

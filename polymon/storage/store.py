@@ -10,7 +10,9 @@ blocks on ClickHouse. Errors come out as `StorageUnavailable` (transient: retry 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import DecimalException
@@ -39,6 +41,7 @@ _TRANSIENT_CODES = frozenset({
     3, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439, 999, 1000,
 })  # fmt: skip
 _CLIENT_SETTINGS = {"session_timezone": "UTC"}
+_OPEN_PATHS: set[str] = set()  # embedded engine paths this process has opened
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
@@ -86,7 +89,10 @@ def _connect(url: str, user: str, password: str, timeout_secs: float) -> Client:
         path = url.removeprefix("chdb://")
         if not path.startswith("/"):
             raise StorageError(f"storage url {url!r}: chdb needs an absolute path (chdb:///dir)")
-        return clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_CLIENT_SETTINGS)
+        _check_not_locked(path)
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_CLIENT_SETTINGS)
+        _OPEN_PATHS.add(os.path.realpath(path))
+        return client
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise StorageError(f"storage url {url!r}: expected chdb:///dir or http(s)://host:port/db")
@@ -101,6 +107,30 @@ def _connect(url: str, user: str, password: str, timeout_secs: float) -> Client:
         autogenerate_session_id=False,
         settings=_CLIENT_SETTINGS,
     )
+
+
+def _check_not_locked(path: str) -> None:
+    """Fail clearly (before the engine prints its own error) if another process holds the
+    embedded store: the engine keeps an exclusive flock on `<dir>/status`."""
+    status = os.path.join(path, "status")
+    if not os.path.exists(status):
+        return
+    with open(status, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if _held_by_this_process(path):
+                return
+            raise StorageError(
+                f"the embedded store {path} is in use by another process "
+                "(stop that polymon first, or point storage.url at a ClickHouse server)"
+            ) from None
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _held_by_this_process(path: str) -> bool:
+    # Several clients of one process share the engine: its own lock is not a conflict.
+    return os.path.realpath(path) in _OPEN_PATHS
 
 
 def database_of(url: str, default: str) -> str:
