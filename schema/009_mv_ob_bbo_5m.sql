@@ -1,4 +1,4 @@
--- 5m OHLC bars of the mid price, built from ob_bbo on insert (-State here, -Merge on read).
+-- 5m OHLC bars of the mid price, built from the 1m bars on insert (-State here, -Merge on read).
 -- Only two-sided books have a mid. The bars outlive ob_bbo's 90-day TTL.
 CREATE TABLE IF NOT EXISTS {db}.ob_bbo_ohlc_5m
 (
@@ -16,16 +16,17 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (asset_id, bucket, condition_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- Fed from the 1m bars, not from ob_bbo: merging partial 1m states costs far less per insert
+-- than aggregating every tick a second time.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.mv_ob_bbo_5m TO {db}.ob_bbo_ohlc_5m AS
 SELECT
     asset_id,
     condition_id,
-    toStartOfFiveMinutes(toDateTime(source_ts, 'UTC')) AS bucket,
-    argMinState(mid_price, source_ts) AS open,
-    maxState(mid_price) AS high,
-    minState(mid_price) AS low,
-    argMaxState(mid_price, source_ts) AS close,
-    count() AS ticks
-FROM {db}.ob_bbo
-WHERE best_bid > 0 AND best_ask > 0
+    toStartOfFiveMinutes(bucket) AS bucket,
+    argMinMergeState(open) AS open,
+    maxMergeState(high) AS high,
+    minMergeState(low) AS low,
+    argMaxMergeState(close) AS close,
+    sum(ticks) AS ticks
+FROM {db}.ob_bbo_ohlc_1m
 GROUP BY asset_id, condition_id, bucket;

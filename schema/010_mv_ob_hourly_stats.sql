@@ -1,5 +1,6 @@
 -- Hourly per-asset statistics of the top of book: tick count, mid range, mean spread, and the
--- number of updates with a one-sided book.
+-- number of updates with a one-sided book. Plain sums/min/max only, so the view stays cheap on
+-- every insert (mid open/close per hour come from the 1m bars).
 CREATE TABLE IF NOT EXISTS {db}.ob_hourly_stats
 (
     asset_id        String,
@@ -7,8 +8,6 @@ CREATE TABLE IF NOT EXISTS {db}.ob_hourly_stats
     hour            DateTime('UTC'),
     ticks           SimpleAggregateFunction(sum, UInt64),
     one_sided       SimpleAggregateFunction(sum, UInt64),
-    mid_open        AggregateFunction(argMin, Decimal(18, 7), DateTime64(6, 'UTC')),
-    mid_close       AggregateFunction(argMax, Decimal(18, 7), DateTime64(6, 'UTC')),
     mid_min         SimpleAggregateFunction(min, Nullable(Decimal(18, 7))),
     mid_max         SimpleAggregateFunction(max, Nullable(Decimal(18, 7))),
     spread_bps_sum  SimpleAggregateFunction(sum, Float64),
@@ -28,8 +27,6 @@ SELECT
     toStartOfHour(toDateTime(source_ts, 'UTC')) AS hour,
     count() AS ticks,
     countIf(NOT (best_bid > 0 AND best_ask > 0)) AS one_sided,
-    argMinStateIf(mid_price, source_ts, best_bid > 0 AND best_ask > 0) AS mid_open,
-    argMaxStateIf(mid_price, source_ts, best_bid > 0 AND best_ask > 0) AS mid_close,
     min(if(best_bid > 0 AND best_ask > 0, mid_price, NULL)) AS mid_min,
     max(if(best_bid > 0 AND best_ask > 0, mid_price, NULL)) AS mid_max,
     sumIf(spread_bps, best_bid > 0 AND best_ask > 0) AS spread_bps_sum,

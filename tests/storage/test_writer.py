@@ -113,6 +113,7 @@ async def test_a_batch_retried_after_an_ambiguous_failure_is_stored_once(
     assert len(set(faulty.tokens)) == 1
     assert await count(store, "SELECT count() FROM {db}.ob_bbo") == 50
     assert await count(store, "SELECT sum(ticks) FROM {db}.mv_ob_bbo_1m") == 50
+    assert await count(store, "SELECT sum(ticks) FROM {db}.mv_ob_bbo_5m") == 50
     assert await count(store, "SELECT sum(ticks) FROM {db}.mv_ob_hourly_stats") == 50
 
 
