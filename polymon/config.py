@@ -70,6 +70,7 @@ class PolymarketConfig(Section, frozen=True):
     connection_stagger_secs: NonNegFloat = 0.25
     http_timeout_secs: PositiveFloat = 15.0
     gamma_page_limit: Annotated[int, msgspec.Meta(gt=0, le=100)] = 100
+    metadata_refresh_secs: NonNegFloat = 3600.0
     max_frame_bytes: PositiveInt = 16 << 20
 
 

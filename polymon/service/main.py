@@ -192,6 +192,8 @@ class Service:
             await nursery.start(self.resyncer.run, name="resync")
             if self.writers is not None and self.cfg.storage.snapshot_interval_secs > 0:
                 nursery.start_soon(self._snapshot_loop, name="snapshots")
+            if self.writers is not None and self.cfg.polymarket.metadata_refresh_secs > 0:
+                nursery.start_soon(self._metadata_loop, name="metadata")
             task_status.started()
 
     def flush(self) -> None:
@@ -206,6 +208,27 @@ class Service:
             rows += shard.snapshot(reason)
             await trio.lowlevel.checkpoint()  # 10k books: let the readers run between shards
         return rows
+
+    async def refresh_metadata(self) -> int:
+        """Fetch every active market from Gamma into market_metadata; returns the count."""
+        pm = self.cfg.polymarket
+        markets = await fetch_active_markets(
+            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
+        )
+        if self.writers is not None:
+            now_us = wall_us()
+            self.writers.put(METADATA, [metadata_row(m, now_us) for m in markets])
+        return len(markets)
+
+    async def _metadata_loop(self) -> None:
+        while True:
+            await trio.sleep(self.cfg.polymarket.metadata_refresh_secs)
+            try:
+                count = await self.refresh_metadata()
+            except VenueError as e:
+                log.warning("metadata refresh failed: %s", e)
+            else:
+                log.info("metadata refresh: %d markets", count)
 
     async def _snapshot_loop(self) -> None:
         interval = self.cfg.storage.snapshot_interval_secs
