@@ -40,7 +40,8 @@ async def test_a_running_service_writes_every_table(
     async with httpx.AsyncClient(base_url=handle.http_url) as client:
         health = (await client.get("/health")).json()
     tables = health["storage"]["tables"]
-    assert health["storage"]["enabled"] and not health["storage"]["unavailable"]
+    assert health["storage"]["enabled"]
+    assert not health["storage"]["unavailable"]
     assert tables["market_metadata"]["rows_in"] >= 2 * 8  # bootstrap and at least one refresh
     assert tables["ob_snapshots"]["rows_in"] > 0
     handle.stop()
