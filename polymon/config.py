@@ -116,6 +116,7 @@ class StorageConfig(Section, frozen=True):
     user: str = "default"
     password: str = ""
     database: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = "polymon"
+    compress: bool = True
     enabled: bool = True
     batch_max_rows: PositiveInt = 10_000
     batch_max_age_secs: PositiveFloat = 1.0

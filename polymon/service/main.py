@@ -286,6 +286,7 @@ def open_store(cfg: Config) -> Store:
     return Store(
         url, database=database_of(url, st.database), user=st.user, password=st.password,
         timeout_secs=st.insert_timeout_secs, query_timeout_secs=st.query_timeout_secs,
+        compress=st.compress,
     )  # fmt: skip
 
 

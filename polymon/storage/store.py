@@ -84,7 +84,7 @@ def classify(error: BaseException) -> StorageError:
     return StorageUnavailable(text)
 
 
-def _connect(url: str, user: str, password: str, timeout_secs: float) -> Client:
+def _connect(url: str, user: str, password: str, timeout_secs: float, compress: bool) -> Client:
     if url.startswith("chdb://"):
         path = url.removeprefix("chdb://")
         if not path.startswith("/"):
@@ -105,6 +105,7 @@ def _connect(url: str, user: str, password: str, timeout_secs: float) -> Client:
         connect_timeout=min(timeout_secs, 10.0),
         send_receive_timeout=timeout_secs,
         autogenerate_session_id=False,
+        compress=compress,
         settings=_CLIENT_SETTINGS,
     )
 
@@ -157,10 +158,11 @@ class Store:
         password: str = "",
         timeout_secs: float = 30.0,
         query_timeout_secs: float = 30.0,
+        compress: bool = True,
     ) -> None:
         self.url = url
         self.database = database
-        self._open = partial(_connect, url, user, password, timeout_secs)
+        self._open = partial(_connect, url, user, password, timeout_secs, compress)
         self.query_timeout_secs = query_timeout_secs
         self._writer: Client | None = None
         self._reader: Client | None = None
