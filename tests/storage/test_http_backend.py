@@ -62,7 +62,8 @@ async def test_migrate_write_and_read_over_http(shim_url: str, tmp_path: Path) -
             writers.put(TRADES, [trade_row(i, t + i, 500_000) for i in range(10)])
             writers.close_intake()
         rows = await store.query(
-            "SELECT count(), toString(any(mid_price)) FROM remote.ob_bbo WHERE asset_id != {x:String}",
+            "SELECT count(), toString(any(mid_price)) FROM remote.ob_bbo"
+            " WHERE asset_id != {x:String}",
             {"x": ""},
         )
         assert rows == [(100, "0.5")]
