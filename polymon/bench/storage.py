@@ -8,6 +8,7 @@ stops when every writer has inserted everything (close, flush, done). The materi
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -59,11 +60,17 @@ async def _write(rows: dict[Table, list[Any]], cfg: StorageConfig, root: Path) -
     return {"seconds": seconds, "stats": stats, "stored": stored}
 
 
-def bench_storage(rows: dict[Table, list[Any]], batch_max_rows: int = 10_000) -> str:
-    """Insert the rows through fresh writers into a temporary embedded store; one summary line."""
+def bench_storage(rows: dict[Table, list[Any]], batch_max_rows: int = 10_000, runs: int = 3) -> str:
+    """Insert the rows through fresh writers into a temporary embedded store, best of `runs`
+    (each into a new store); one summary line."""
     cfg = StorageConfig(batch_max_rows=batch_max_rows, batch_max_age_secs=1.0)
-    with tempfile.TemporaryDirectory(prefix="polymon-bench-") as tmp:
-        result = trio.run(_write, rows, cfg, Path(tmp))
+    results = []
+    gc.collect()
+    gc.freeze()  # the generated frames are a large, immortal heap: keep GC from rescanning it
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="polymon-bench-") as tmp:
+            results.append(trio.run(_write, rows, cfg, Path(tmp)))
+    result = min(results, key=lambda r: float(r["seconds"]))
     total = sum(len(r) for r in rows.values())
     stored = sum(result["stored"].values())
     lost = total - stored
