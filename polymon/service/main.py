@@ -87,6 +87,7 @@ class Service:
             snapshots=send.get("ob_snapshots"), resync=resync_send,
         )  # fmt: skip
         self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
+        self._owner: dict[str, int] = {}  # asset id -> shard index
         rng = random.Random(seed)
         policy = policy_from(cfg)
         self.shards = [
@@ -108,8 +109,12 @@ class Service:
         self.bootstrap_error = ""
 
     def shard_for(self, asset_id: str) -> Shard:
-        """The shard that owns `asset_id` (stable across restarts)."""
-        return self.shards[shard_of(asset_id, len(self.shards))]
+        """The shard that owns `asset_id`: chosen by its market (condition id), so both
+        tokens of a market share a shard (arbitrage triggers see both books); O(1)."""
+        index = self._owner.get(asset_id)
+        if index is None:
+            index = shard_of(asset_id, len(self.shards))
+        return self.shards[index]
 
     def state_of(self, asset_id: str) -> ShardState:
         """The ShardState that owns `asset_id`."""
@@ -119,7 +124,11 @@ class Service:
         """Track and subscribe tokens on their shards; returns how many were new."""
         by_shard: dict[int, list[AssetMeta]] = {}
         for meta in metas:
-            by_shard.setdefault(shard_of(meta.asset_id, len(self.shards)), []).append(meta)
+            index = self._owner.get(meta.asset_id)
+            if index is None:
+                index = shard_of(meta.market or meta.asset_id, len(self.shards))
+                self._owner[meta.asset_id] = index
+            by_shard.setdefault(index, []).append(meta)
         added = 0
         for index, group in sorted(by_shard.items()):
             added += await self.shards[index].add(group)
@@ -129,7 +138,9 @@ class Service:
         """Unsubscribe tokens and drop their books."""
         by_shard: dict[int, list[str]] = {}
         for asset_id in asset_ids:
-            by_shard.setdefault(shard_of(asset_id, len(self.shards)), []).append(asset_id)
+            index = self._owner.pop(asset_id, None)
+            if index is not None:
+                by_shard.setdefault(index, []).append(asset_id)
         for index, group in sorted(by_shard.items()):
             await self.shards[index].remove(group)
 

@@ -30,9 +30,9 @@ log = logging.getLogger("polymon.shards")
 _T = TypeVar("_T")
 
 
-def shard_of(asset_id: str, shards: int) -> int:
-    """The stable shard index of an asset: crc32 of its id, modulo the shard count."""
-    return zlib.crc32(asset_id.encode()) % shards
+def shard_of(key: str, shards: int) -> int:
+    """The stable shard index of a key (a market's condition id): crc32 modulo the count."""
+    return zlib.crc32(key.encode()) % shards
 
 
 def wall_us() -> int:

@@ -152,3 +152,15 @@ async def test_http_errors_are_json(running: Running) -> None:
         assert "error" in unknown.json()
         health = await client.get("/health")
         assert health.json()["status"] == "ok"
+
+
+async def test_both_tokens_of_a_market_share_a_shard(running: Running) -> None:
+    with trio.fail_after(15):
+        await running.service.bootstrapped.wait()
+    by_market: dict[str, set[int]] = {}
+    for shard in running.service.shards:
+        for state in shard.state.assets.values():
+            by_market.setdefault(state.market, set()).add(shard.index)
+    assert len(by_market) == 8
+    assert all(len(shards) == 1 for shards in by_market.values())
+    assert len({i for shards in by_market.values() for i in shards}) > 1  # still spread out
