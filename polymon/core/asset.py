@@ -33,7 +33,7 @@ class AssetState:
         "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync",
         "last_trade_event_price", "last_trade_price", "last_update", "market", "min_order_size",
         "neg_risk", "outcome", "phase", "recent_trades", "resync_due", "tick_size",
-        "timestamp_ms", "top",
+        "timestamp_ms", "top", "watched",
     )  # fmt: skip
 
     def __init__(self, meta: AssetMeta) -> None:
@@ -57,6 +57,7 @@ class AssetState:
         self.epoch_since = 0.0
         self.top: tuple[int, str, int, str] = (0, "", 0, "")
         self.recent_trades: deque[str] = deque(maxlen=_TRADE_MEMORY)
+        self.watched = False  # a trigger reads this asset: the hot path calls the table
 
 
 class ShardOutput:

@@ -25,6 +25,8 @@ from polymon.core.prices import (
     parse_timestamp_ms,
     spread_bps,
 )
+from polymon.core.triggers import Trigger, TriggerTable
+from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadNumber
 
 _AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
@@ -60,6 +62,27 @@ class ShardState:
         self._waiting: set[str] = set()  # assets that take_resyncs must look at
         self.messages = 0
         self.level_updates = 0
+        self.triggers = TriggerTable()
+
+    # -- triggers -----------------------------------------------------------------------
+    def add_trigger(self, trigger: Trigger, now: float) -> None:
+        """Register a trigger in this shard's table (raises BadRequest for a duplicate id)."""
+        self.triggers.add(trigger, now)
+        self._rewatch(trigger)
+
+    def remove_trigger(self, trigger_id: str) -> bool:
+        """Drop a trigger; False if this shard does not hold it."""
+        trigger = self.triggers.get(trigger_id)
+        if trigger is None or not self.triggers.remove(trigger_id):
+            return False
+        self._rewatch(trigger)
+        return True
+
+    def _rewatch(self, trigger: Trigger) -> None:
+        for asset_id in trigger_assets(trigger):
+            state = self.assets.get(asset_id)
+            if state is not None:
+                state.watched = self.triggers.watching(asset_id)
 
     # -- subscription -------------------------------------------------------------------
     def track(self, meta: AssetMeta) -> AssetState:
@@ -67,6 +90,7 @@ class ShardState:
         state = self.assets.get(meta.asset_id)
         if state is None:
             state = self.assets[meta.asset_id] = AssetState(meta)
+            state.watched = self.triggers.watching(meta.asset_id)
         return state
 
     def untrack(self, asset_id: str, wall_us: int, now: float = 0.0) -> None:
@@ -172,7 +196,7 @@ class ShardState:
             self._resolve(state, wall_us, source)
         if state.book.crossed:
             self._suspect(state, "crossed", self.policy.mode, now, wall_us, "after snapshot")
-        self._top_changed(state, timestamp_ms, wall_us)
+        self._top_changed(state, timestamp_ms, wall_us, now)
 
     def on_level(
         self,
@@ -241,9 +265,13 @@ class ShardState:
                 self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
             elif bb is not None and ba is not None and bb >= ba:
                 self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
+        if state.watched:
+            self.triggers.on_level(
+                asset_id, side_code, price, size, previous, timestamp_ms, wall_us, now, book
+            )
         # The top of book moved only if this side's best moved or its size changed.
         if best_after != best_before or price == best_after:
-            self._top_changed(state, timestamp_ms, wall_us)
+            self._top_changed(state, timestamp_ms, wall_us, now)
 
     def on_trade(
         self,
@@ -254,6 +282,7 @@ class ShardState:
         timestamp: str,
         *,
         wall_us: int,
+        now: float = 0.0,
         fee_rate_bps: str = "0",
         transaction_hash: str = "",
         market: str = "",
@@ -277,6 +306,8 @@ class ShardState:
             (asset_id, state.market or market, timestamp_ms, wall_us, tid, price, size_text, size,
              side, fee_rate_bps, transaction_hash, self.seq)
         )  # fmt: skip
+        if state.watched:
+            self.triggers.on_trade(asset_id, price, size, side, timestamp_ms, wall_us, now)
 
     def on_tick_size_change(self, asset_id: str, new_tick_size: str, *, now: float) -> None:
         """Start a new book epoch: deltas are ignored until the next snapshot."""
@@ -426,7 +457,7 @@ class ShardState:
         self.out.gaps.append(msgspec.structs.replace(gap, resolved_us=wall_us, how=how))
         self.counts["gaps_resolved"] += 1
 
-    def _top_changed(self, state: AssetState, timestamp_ms: int, wall_us: int) -> None:
+    def _top_changed(self, state: AssetState, timestamp_ms: int, wall_us: int, now: float) -> None:
         book = state.book
         bb, ba = book.best_bid, book.best_ask
         bid_level = None if bb is None else book.bids[bb]
@@ -440,3 +471,8 @@ class ShardState:
         state.top = top
         self.seq += 1
         self.out.bbo.append((state.asset_id, state.market, timestamp_ms, wall_us, *top, self.seq))
+        if state.watched:
+            self.triggers.on_bbo(
+                state.asset_id, top[0], 0.0 if bid_level is None else bid_level[2], top[2],
+                0.0 if ask_level is None else ask_level[2], timestamp_ms, wall_us, now, book,
+            )  # fmt: skip

@@ -58,7 +58,7 @@ def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> 
     elif type(msg) is LastTradePrice:
         state.on_trade(
             msg.asset_id, msg.price, msg.size, msg.side, str(msg.timestamp), wall_us=wall_us,
-            fee_rate_bps=str(msg.fee_rate_bps), transaction_hash=msg.transaction_hash,
+            now=now, fee_rate_bps=str(msg.fee_rate_bps), transaction_hash=msg.transaction_hash,
             market=msg.market,
         )  # fmt: skip
         state.messages += 1

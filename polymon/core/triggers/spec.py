@@ -335,3 +335,9 @@ def make_trigger_id(entropy: bytes) -> str:
     if not 0 < len(entropy) <= 32:
         raise ValueError("trigger id entropy must be 1 to 32 bytes")
     return "trig_" + entropy.hex()
+
+
+def trigger_assets(trigger: Trigger) -> tuple[str, ...]:
+    """The token ids a trigger reads: its asset, and the paired token of an arbitrage."""
+    paired = getattr(trigger.spec.condition, "paired_asset_id", None)
+    return (trigger.spec.asset_id, paired) if paired else (trigger.spec.asset_id,)
