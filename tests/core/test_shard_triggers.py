@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from polymon.core.model import AssetMeta
 from polymon.core.triggers import Trigger, decode_trigger_spec
-from tests.core.test_shard import MARKET, A, delta, make, snapshot
+from tests.core.test_shard import MARKET, A, delta, make, snapshot, wall
 
 B = "3003"  # the other outcome of MARKET
 
@@ -28,7 +28,7 @@ def test_a_price_crossing_fires_once_with_the_frame_times() -> None:
     fired = state.triggers.drain()
     assert [(e.trigger_id, e.actual_value) for e in fired] == [("trig_a", 0.486)]
     assert fired[0].venue_ts_ms == 2001
-    assert fired[0].received_us == 2_100_000
+    assert fired[0].received_us == wall(2.1)
 
 
 def test_arbitrage_reads_both_books_of_the_market() -> None:
