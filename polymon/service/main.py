@@ -35,7 +35,7 @@ from polymon.core.model import AssetMeta, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.errors import StorageError, StorageUnavailable, VenueError
 from polymon.polymarket.feed import FeedActivity
-from polymon.polymarket.gamma import asset_metas, fetch_active_markets
+from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
@@ -146,13 +146,7 @@ class Service:
 
     async def bootstrap(self) -> int:
         """Subscribe every active, open market from Gamma (capped by polymarket.max_markets)."""
-        pm = self.cfg.polymarket
-        markets = await fetch_active_markets(
-            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
-        )
-        if self.writers is not None:
-            now_us = wall_us()
-            self.writers.put(METADATA, [metadata_row(m, now_us) for m in markets])
+        markets = await self._fetch_markets()
         added = await self.subscribe(asset_metas(markets))
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
@@ -222,6 +216,10 @@ class Service:
 
     async def refresh_metadata(self) -> int:
         """Fetch every active market from Gamma into market_metadata; returns the count."""
+        return len(await self._fetch_markets())
+
+    async def _fetch_markets(self) -> list[GammaMarket]:
+        """Every active, open market from Gamma, also queued for market_metadata."""
         pm = self.cfg.polymarket
         markets = await fetch_active_markets(
             self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
@@ -229,7 +227,7 @@ class Service:
         if self.writers is not None:
             now_us = wall_us()
             self.writers.put(METADATA, [metadata_row(m, now_us) for m in markets])
-        return len(markets)
+        return markets
 
     async def _metadata_loop(self) -> None:
         while True:

@@ -10,6 +10,7 @@ applies the cooldown and builds the TriggerEvent from the update being evaluated
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Protocol
 
 from polymon.core.prices import PRICE_SCALE
@@ -173,14 +174,14 @@ class FillRule(Rule):
             emit(self, removed / SCALE, self.threshold, side=side, price=price / PRICE_SCALE)
 
 
-class TradeRule(Rule):
+class TradeRule(Rule, ABC):
     """Base of the rules evaluated on trades."""
 
     __slots__ = ()
 
+    @abstractmethod
     def on_trade(self, price: int, size: float, side: str, now: float, emit: Emit) -> None:
         """Evaluate one trade (price in units, side BUY/SELL)."""
-        raise NotImplementedError
 
 
 class LargeTradeRule(TradeRule):

@@ -7,6 +7,8 @@ exact integers; imbalances, which are ratios of float sizes, with a 1e-9 toleran
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from polymon.core.prices import PRICE_SCALE
 from polymon.core.triggers.rules import (
     IMBALANCE_TOLERANCE,
@@ -22,7 +24,7 @@ from polymon.core.triggers.units import SCALE, size_units
 from polymon.core.triggers.windows import CountWindow, ExtremaWindow, SumWindow, TwoWindowSum
 
 
-class BboRule(Rule):
+class BboRule(Rule, ABC):
     """Base of the windowed rules evaluated on every BBO update of their asset."""
 
     __slots__ = ("span",)
@@ -31,9 +33,9 @@ class BboRule(Rule):
         super().__init__(trigger, home, threshold)
         self.span = window_ms / 1000
 
+    @abstractmethod
     def on_bbo(self, quote: Quote, values: Values, now: float, emit: Emit) -> None:
         """Evaluate the asset's new top of book (`values`: its watched values, by kind)."""
-        raise NotImplementedError
 
 
 class _SideSpike:
