@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
-from quart import Response, request
+import trio
+from quart import Response, make_response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from polymon.core.model import BookView
+from polymon.web.events import HEARTBEAT, Event, EventBuffer, encode_reset, encode_sse
 
 _encode = msgspec.json.Encoder().encode
 MAX_BODY_BYTES = 64 * 1024
@@ -37,9 +40,55 @@ def error(status: int, code: str, detail: object = None) -> Response:
     return json_response({"error": code, "detail": detail}, status)
 
 
-def create_app(source: BookSource) -> QuartTrio:
+def _last_event_id(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+async def sse_stream(
+    buffer: EventBuffer, last_id: int | None, heartbeat_secs: float
+) -> AsyncIterator[bytes]:
+    """The SSE byte stream of one client: replay after `last_id`, then live events.
+
+    Subscribes before reading the ring so nothing published in between is missed; ids at or
+    below the last one sent are skipped, so nothing is sent twice. Ends when the buffer is
+    closed (shutdown) or the client is dropped for falling behind.
+    """
+    sub = buffer.subscribe()
+    try:
+        yield b"retry: 2000\n\n"
+        sent = buffer.next_id - 1 if last_id is None else last_id
+        if last_id is not None:
+            replay = buffer.since(last_id)
+            if replay is None:
+                yield encode_reset(last_id)
+                replay = []
+            for old in replay:
+                yield encode_sse(old)
+                sent = old.id
+        while not buffer.closed.is_set():
+            event: Event | None = None
+            with trio.move_on_after(heartbeat_secs):
+                try:
+                    event = await sub.receive.receive()
+                except trio.EndOfChannel:
+                    return
+            if event is None:
+                yield HEARTBEAT
+            elif event.id > sent:
+                sent = event.id
+                yield encode_sse(event)
+    finally:
+        buffer.unsubscribe(sub)
+
+
+def create_app(
+    source: BookSource, events: EventBuffer | None = None, *, heartbeat_secs: float = 15.0
+) -> QuartTrio:
     """Build the app over `source`; the caller serves it with hypercorn."""
     app = QuartTrio("polymon")
+    buffer = events if events is not None else EventBuffer()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.errorhandler(HTTPException)
@@ -72,5 +121,33 @@ def create_app(source: BookSource) -> QuartTrio:
         if view is None:
             return error(404, "not_found", f"asset {asset_id[:100]} is not tracked")
         return json_response(view)
+
+    @app.get("/api/v1/triggers/events/sse")
+    async def events_sse() -> Response:
+        last_id = _last_event_id(
+            request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+        )
+        response = await make_response(
+            sse_stream(buffer, last_id, heartbeat_secs),
+            {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+             "X-Accel-Buffering": "no"},
+        )  # fmt: skip
+        assert isinstance(response, Response)
+        response.timeout = None
+        return response
+
+    @app.get("/api/v1/triggers/events")
+    async def events_recent() -> Response:
+        limit_arg = request.args.get("limit", "100")
+        if not limit_arg.isdigit() or not 0 < int(limit_arg) <= 10_000:
+            return error(400, "bad_request", "limit must be an integer in 1..10000")
+        kind = request.args.get("type")
+        recent = buffer.recent(int(limit_arg), kind)
+        body = [{"id": e.id, "type": e.type, "data": msgspec.Raw(e.data)} for e in recent]
+        return json_response({"events": body, "count": len(body)})
+
+    @app.get("/api/v1/triggers/events/status")
+    async def events_status() -> Response:
+        return json_response(buffer.status())
 
     return app

@@ -1,0 +1,126 @@
+"""The alert event buffer behind the SSE stream: a ring of recent events and live subscribers.
+
+Every published event gets the next integer id. The last `size` events stay in a ring for
+`Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has left the
+ring gets `event: reset` first. Subscribers read from bounded channels: a subscriber that
+falls `queue_size` events behind is dropped (its stream ends) rather than waited for, so a slow
+client never slows publishing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import msgspec
+import trio
+
+RESET = "reset"
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One buffered event: id, type (the trigger type), JSON payload, publish time (µs)."""
+
+    id: int
+    type: str
+    data: bytes
+    published_us: int
+
+
+def encode_sse(event: Event) -> bytes:
+    """The SSE block of one event (`id`, `event`, `data` lines and a blank line)."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), event.data)
+
+
+def encode_reset(last_id: int) -> bytes:
+    """The block telling a client its Last-Event-ID is older than the buffer."""
+    return b'event: %s\ndata: {"last_event_id": %d}\n\n' % (RESET.encode(), last_id)
+
+
+HEARTBEAT = b": hb\n\n"
+
+
+class Subscriber:
+    """One live stream's end of the buffer."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.send, self.receive = trio.open_memory_channel[Event](queue_size)
+        self.dropped = False
+
+
+class EventBuffer:
+    """Ring buffer plus fan-out; `publish` is synchronous and never blocks. O(subscribers)."""
+
+    def __init__(self, size: int = 100, queue_size: int = 1000) -> None:
+        self.ring: deque[Event] = deque(maxlen=size)
+        self.queue_size = queue_size
+        self.subscribers: set[Subscriber] = set()
+        self.next_id = 1
+        self.published = 0
+        self.dropped_subscribers = 0
+        self.closed = trio.Event()
+
+    def publish(self, items: Iterable[tuple[str, bytes]], now_us: int) -> list[Event]:
+        """Append (type, JSON) events with fresh ids and hand them to every subscriber."""
+        events = []
+        for kind, data in items:
+            event = Event(self.next_id, kind, data, now_us)
+            self.next_id += 1
+            self.ring.append(event)
+            events.append(event)
+        self.published += len(events)
+        for sub in list(self.subscribers):
+            for event in events:
+                try:
+                    sub.send.send_nowait(event)
+                except trio.WouldBlock:
+                    self._drop(sub)
+                    break
+        return events
+
+    def _drop(self, sub: Subscriber) -> None:
+        sub.dropped = True
+        self.dropped_subscribers += 1
+        self.unsubscribe(sub)
+
+    def subscribe(self) -> Subscriber:
+        """A new live subscriber (call `unsubscribe` when its stream ends)."""
+        sub = Subscriber(self.queue_size)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Detach a subscriber and end its channel; idempotent."""
+        self.subscribers.discard(sub)
+        sub.send.close()
+
+    def since(self, last_id: int) -> list[Event] | None:
+        """Events after `last_id`, or None when some of them have already left the ring."""
+        if not self.ring or last_id >= self.ring[-1].id:
+            return []
+        if last_id < self.ring[0].id - 1:
+            return None
+        return [e for e in self.ring if e.id > last_id]
+
+    def recent(self, limit: int, kind: str | None = None) -> list[Event]:
+        """The newest `limit` events (optionally of one type), oldest first."""
+        events = [e for e in self.ring if kind is None or e.type == kind]
+        return events[-limit:] if limit else []
+
+    def close(self) -> None:
+        """End every stream (shutdown): generators see the event and return at once."""
+        self.closed.set()
+        for sub in list(self.subscribers):
+            self.unsubscribe(sub)
+
+    def status(self) -> dict[str, int]:
+        """Counts for /api/v1/triggers/events/status."""
+        return {
+            "buffered": len(self.ring),
+            "capacity": self.ring.maxlen or 0,
+            "subscribers": len(self.subscribers),
+            "published": self.published,
+            "dropped_subscribers": self.dropped_subscribers,
+            "last_event_id": self.next_id - 1,
+            "oldest_event_id": self.ring[0].id if self.ring else 0,
+        }
