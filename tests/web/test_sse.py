@@ -57,13 +57,16 @@ def publish(buffer: EventBuffer, start: int, count: int) -> None:
 
 async def read(client: httpx.AsyncClient, count: int, **headers: str) -> list[tuple[str, str]]:
     got: list[tuple[str, str]] = []
-    async with aconnect_sse(client, "GET", "/api/v1/triggers/events/sse", headers=headers) as es:
-        async with aclosing(es.aiter_sse()) as stream:
-            async for sse in stream:
-                if sse.data:
-                    got.append((sse.id or "", sse.event))
-                    if len(got) == count:
-                        break
+    path = "/api/v1/triggers/events/sse"
+    async with (
+        aconnect_sse(client, "GET", path, headers=headers) as es,
+        aclosing(es.aiter_sse()) as stream,
+    ):
+        async for sse in stream:
+            if sse.data:
+                got.append((sse.id or "", sse.event))
+                if len(got) == count:
+                    break
     return got
 
 
@@ -78,10 +81,10 @@ async def test_replay_after_a_reconnect_misses_and_repeats_nothing(
             first.extend(await read(client, 50))
 
         nursery.start_soon(reader)
-        while not buffer.subscribers:
+        while not buffer.subscribers:  # noqa: ASYNC110 - the reader connects over a socket
             await trio.sleep(0.01)
         publish(buffer, 0, 50)
-        while len(first) < 50:
+        while len(first) < 50:  # noqa: ASYNC110 - filled by the reader task
             await trio.sleep(0.01)
         publish(buffer, 50, 60)  # while disconnected
         second = await read(client, 60, **{"Last-Event-ID": first[-1][0]})
@@ -104,15 +107,17 @@ async def test_heartbeats_flow_and_shutdown_ends_open_streams(
 ) -> None:
     url, buffer, stop = server
     received = b""
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        async with client.stream("GET", "/api/v1/triggers/events/sse") as response:
-            assert response.headers["content-type"] == "text/event-stream"
-            with trio.fail_after(5):
-                async for chunk in response.aiter_bytes():
-                    received += chunk
-                    if received.count(b": hb") == 2 and not stop.is_set():
-                        stop.set()  # shutdown while the stream is open
-            # the loop ended because the server closed the stream
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        client.stream("GET", "/api/v1/triggers/events/sse") as response,
+    ):
+        assert response.headers["content-type"] == "text/event-stream"
+        with trio.fail_after(5):
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if received.count(b": hb") == 2 and not stop.is_set():
+                    stop.set()  # shutdown while the stream is open
+        # the loop ended because the server closed the stream
     assert received.startswith(b"retry: 2000")
     assert not buffer.subscribers
 
@@ -128,13 +133,16 @@ async def test_recent_events_and_status(server: tuple[str, EventBuffer, trio.Eve
         bad = await client.get("/api/v1/triggers/events?limit=zero")
     assert [e["id"] for e in recent["events"]] == [4, 5, 6]
     assert wide["events"] == [{"id": 6, "type": "SPREAD_WIDE", "data": {"x": 1}}]
-    assert status["buffered"] == 6 and status["last_event_id"] == 6
-    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    assert status["buffered"] == 6
+    assert status["last_event_id"] == 6
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "bad_request"
 
 
 def test_a_slow_subscriber_is_dropped_not_waited_for() -> None:
     buffer = EventBuffer(size=10, queue_size=3)
     sub = buffer.subscribe()
     publish(buffer, 0, 5)
-    assert sub.dropped and not buffer.subscribers
+    assert sub.dropped
+    assert not buffer.subscribers
     assert buffer.status()["dropped_subscribers"] == 1
