@@ -1,4 +1,4 @@
-"""The `polymon` command line: run, simulate, migrate, bench.
+"""The `polymon` command line: run, simulate, migrate, keys, bench.
 
 Exit status is 0 on a clean shutdown (SIGINT/SIGTERM) and non-zero with a one-line reason on
 stderr for a bad config or a port in use.
@@ -87,6 +87,31 @@ def run(config_path: str | None, simulate: bool) -> None:
         await _until_signal(run_service, cfg, simulate=simulate)
 
     _run_trio(_main)
+
+
+@main.group()
+def keys() -> None:
+    """API keys for the protected routes."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--tier", type=click.Choice(["free", "pro", "enterprise"]), default="pro")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def keys_create(name: str, tier: str, config_path: str | None) -> None:
+    """Create an API key; the key is the last line printed (only its hash is stored)."""
+    from pathlib import Path
+
+    from polymon.web.keys import KeyStore
+
+    cfg = _load(config_path)
+    try:
+        record, key = KeyStore(Path(cfg.service.data_dir)).create(name, tier)
+    except PolymonError as e:
+        _fail(str(e))
+        return
+    click.echo(f"created key {record.key_id} ({record.name}, tier {record.tier})")
+    click.echo(key)
 
 
 @main.command()

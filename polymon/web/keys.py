@@ -1,0 +1,105 @@
+"""API keys: `pm_<8-char id>_<43-char secret>`, stored only as a peppered SHA-256 hash.
+
+The key file (`<data_dir>/keys.json`) maps key ids to name, tier and hash; the pepper lives in
+`<data_dir>/pepper` (0600). A 256-bit random secret needs no slow KDF. Lookups go by id and
+the hash is compared with `hmac.compare_digest`, so a check takes the same time whether the id
+or the secret is wrong. The full key is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from polymon.errors import BadRequest
+
+Tier = Literal["free", "pro", "enterprise"]
+TIERS: tuple[Tier, ...] = ("free", "pro", "enterprise")
+_PREFIX = "pm_"
+
+
+class KeyRecord(msgspec.Struct, frozen=True):
+    """What is stored about a key: never the secret itself."""
+
+    key_id: str
+    name: str
+    tier: Tier
+    hash: str
+    created_at_ms: int
+
+
+_RECORDS = msgspec.json.Decoder(dict[str, KeyRecord])
+
+
+def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class KeyStore:
+    """The API keys of one data directory (reloaded from disk on every change)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "keys.json"
+        pepper_path = data_dir / "pepper"
+        if not pepper_path.exists():
+            _write_atomic(pepper_path, secrets.token_bytes(32))
+        self._pepper = pepper_path.read_bytes()
+        self.records: dict[str, KeyRecord] = {}
+        self._mtime = -1.0
+        self._reload()
+
+    def _reload(self) -> None:
+        """Re-read the key file if it changed (keys are created by another process)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime != self._mtime:
+            self.records = _RECORDS.decode(self.path.read_bytes())
+            self._mtime = mtime
+
+    def _hash(self, secret: str) -> str:
+        return hashlib.sha256(self._pepper + secret.encode()).hexdigest()
+
+    def create(self, name: str, tier: str) -> tuple[KeyRecord, str]:
+        """Create and persist a key; returns its record and the full key (shown once)."""
+        if tier not in TIERS:
+            raise BadRequest(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        if not name or len(name) > 100:
+            raise BadRequest("name must be 1-100 characters")
+        self._reload()
+        key_id = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        now_ms = int(time.time() * 1000)
+        record = KeyRecord(key_id, name, tier, self._hash(secret), now_ms)
+        self.records[key_id] = record
+        _write_atomic(self.path, msgspec.json.encode(self.records))
+        return record, f"{_PREFIX}{key_id}_{secret}"
+
+    def verify(self, key: str) -> KeyRecord | None:
+        """The record of a valid key, else None; constant-time in the secret."""
+        if not key.startswith(_PREFIX):
+            return None
+        self._reload()
+        key_id, _, secret = key[len(_PREFIX) :].partition("_")
+        record = self.records.get(key_id)
+        expected = record.hash if record is not None else self._hash("")
+        valid = hmac.compare_digest(self._hash(secret), expected)
+        return record if valid and record is not None else None
+
+    def __len__(self) -> int:
+        return len(self.records)
