@@ -143,9 +143,24 @@ class HttpConfig(Section, frozen=True):
 
 
 class WebhooksConfig(Section, frozen=True):
-    """Webhook delivery. allow_private permits loopback/private receivers (tests, LAN setups)."""
+    """Webhook delivery (Standard Webhooks, at least once) and the alert event stream.
+
+    allow_private permits loopback/private receivers (tests, LAN setups); allowed_ports limits
+    receiver ports (empty = any). retry_schedule_secs: the delay before each attempt.
+    event_buffer_size: alert events kept for SSE replay and GET /api/v1/triggers/events.
+    """
 
     allow_private: bool = False
+    allowed_ports: list[Port] = msgspec.field(default_factory=lambda: [80, 443])
+    retry_schedule_secs: list[NonNegFloat] = msgspec.field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+    )
+    attempt_timeout_secs: PositiveFloat = 15.0
+    max_concurrency: PositiveInt = 32
+    max_pending_per_endpoint: PositiveInt = 1000
+    event_buffer_size: PositiveInt = 100
+    sse_heartbeat_secs: PositiveFloat = 15.0
+    sse_client_queue: PositiveInt = 1000
 
 
 class SimulatorConfig(Section, frozen=True):

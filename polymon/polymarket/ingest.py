@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from polymon.core.shard import ShardState
+from polymon.core.triggers import TriggerEvent
 from polymon.errors import InvalidInput
 from polymon.polymarket.dispatch import apply_message
 from polymon.polymarket.schemas import (
@@ -21,6 +22,7 @@ from polymon.polymarket.schemas import (
 
 _KEEPALIVES = frozenset(TEXT_FRAMES | {t.encode() for t in TEXT_FRAMES})
 LifecycleSink = Callable[[NewMarket | MarketResolved], None]
+FiredSink = Callable[[list[TriggerEvent]], None]
 
 
 class Ingest:
@@ -29,12 +31,20 @@ class Ingest:
     `lifecycle` receives `new_market` / `market_resolved` events (routed by the service).
     """
 
-    __slots__ = ("frames", "invalid", "keepalives", "lifecycle", "max_frame_bytes", "state")
+    __slots__ = (
+        "frames", "invalid", "keepalives", "lifecycle", "max_frame_bytes", "on_fired", "state",
+    )  # fmt: skip
 
     def __init__(
-        self, state: ShardState, *, max_frame_bytes: int, lifecycle: LifecycleSink | None = None
+        self,
+        state: ShardState,
+        *,
+        max_frame_bytes: int,
+        lifecycle: LifecycleSink | None = None,
+        on_fired: FiredSink | None = None,
     ) -> None:
         self.state = state
+        self.on_fired = on_fired
         self.max_frame_bytes = max_frame_bytes
         self.lifecycle = lifecycle
         self.frames = 0
@@ -63,4 +73,6 @@ class Ingest:
                 self.invalid["schema"] += 1
             if self.lifecycle is not None and isinstance(msg, NewMarket | MarketResolved):
                 self.lifecycle(msg)
+        if state.triggers.fired and self.on_fired is not None:
+            self.on_fired(state.triggers.drain())  # at once: alert latency is per frame
         return True

@@ -33,10 +33,12 @@ from hypercorn.trio import serve
 from polymon.config import Config
 from polymon.core.model import AssetMeta, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
+from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import StorageError, StorageUnavailable, VenueError
 from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
+from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
@@ -44,6 +46,9 @@ from polymon.storage.rows import METADATA
 from polymon.storage.store import Store, database_of
 from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
+from polymon.web.events import EventBuffer
+from polymon.web.keys import KeyStore
+from polymon.webhooks.delivery import WebhookDelivery
 
 log = logging.getLogger("polymon")
 _GAP_LOG_SIZE = 10_000
@@ -73,6 +78,8 @@ class Service:
         http: httpx.AsyncClient,
         *,
         writers: WriterSet | None = None,
+        events: EventBuffer | None = None,
+        webhooks: WebhookDelivery | None = None,
         seed: int | None = None,
     ) -> None:
         self.cfg = cfg
@@ -100,9 +107,23 @@ class Service:
                 lifecycle=self._on_lifecycle,
                 rng=random.Random(rng.random()),
                 gap_log=self.gap_log,
+                on_fired=self._deliver_fired,
             )
             for i in range(cfg.polymarket.shards)
         ]
+        data_dir = Path(cfg.service.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.events = events or EventBuffer(
+            cfg.webhooks.event_buffer_size, cfg.webhooks.sse_client_queue
+        )
+        self.webhooks = webhooks or WebhookDelivery(
+            delivery_params(cfg.webhooks), data_dir / "webhooks"
+        )
+        self.alerts = Alerts(
+            data_dir, cfg.webhooks, place=self._place_trigger, unplace=self._unplace_trigger,
+            market_of=self._market_of, events=self.events, webhooks=self.webhooks,
+        )  # fmt: skip
+        self._trigger_shard: dict[str, int] = {}
         self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv)
         self.lifecycle_events: Counter[str] = Counter()
         self.bootstrapped = trio.Event()
@@ -115,6 +136,26 @@ class Service:
         if index is None:
             index = shard_of(asset_id, len(self.shards))
         return self.shards[index]
+
+    def _place_trigger(self, trigger: Trigger) -> None:
+        spec = trigger.spec
+        index = self._owner.get(spec.asset_id)
+        if index is None:
+            index = shard_of(spec.condition_id or spec.asset_id, len(self.shards))
+        self.shards[index].state.add_trigger(trigger, trio.current_time())
+        self._trigger_shard[trigger.trigger_id] = index
+
+    def _unplace_trigger(self, trigger: Trigger) -> None:
+        index = self._trigger_shard.pop(trigger.trigger_id, None)
+        if index is not None:
+            self.shards[index].state.remove_trigger(trigger.trigger_id)
+
+    def _market_of(self, asset_id: str) -> str | None:
+        state = self.state_of(asset_id).assets.get(asset_id)
+        return state.market if state is not None else None
+
+    def _deliver_fired(self, events: list[TriggerEvent]) -> None:
+        self.alerts.deliver(events)
 
     def state_of(self, asset_id: str) -> ShardState:
         """The ShardState that owns `asset_id`."""
@@ -195,6 +236,10 @@ class Service:
             for shard in self.shards:
                 await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
             await nursery.start(self.resyncer.run, name="resync")
+            await nursery.start(self.webhooks.run, name="webhooks")
+            loaded = self.alerts.load()
+            if loaded:
+                log.info("triggers: %d loaded", loaded)
             if self.writers is not None and self.cfg.storage.snapshot_interval_secs > 0:
                 nursery.start_soon(self._snapshot_loop, name="snapshots")
             if self.writers is not None and self.cfg.polymarket.metadata_refresh_secs > 0:
@@ -378,10 +423,17 @@ async def _run_until_stopped(
             service = Service(cfg, http, writers=writers)
             await nursery.start(service.run, name="service")
             stop = trio.Event()
+
+            async def shutdown_trigger() -> None:
+                await stop.wait()
+                service.events.close()  # end SSE streams now, not after hypercorn's grace
+
+            app = create_app(
+                service, service.events, heartbeat_secs=cfg.webhooks.sse_heartbeat_secs,
+                triggers=service.alerts, keys=KeyStore(Path(cfg.service.data_dir)),
+            )  # fmt: skip
             binds = await nursery.start(
-                partial(
-                    serve, create_app(service), _hypercorn_config(cfg), shutdown_trigger=stop.wait
-                ),
+                partial(serve, app, _hypercorn_config(cfg), shutdown_trigger=shutdown_trigger),
                 name="http",
             )
             if bootstrap:

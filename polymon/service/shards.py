@@ -23,7 +23,7 @@ from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
 from polymon.core.model import AssetMeta, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.polymarket.feed import Connection, FeedActivity
-from polymon.polymarket.ingest import Ingest, LifecycleSink
+from polymon.polymarket.ingest import FiredSink, Ingest, LifecycleSink
 
 FLUSH_INTERVAL_SECS = 0.05
 log = logging.getLogger("polymon.shards")
@@ -137,13 +137,16 @@ class Shard:
         lifecycle: LifecycleSink | None = None,
         rng: random.Random | None = None,
         gap_log: deque[GapEvent] | None = None,
+        on_fired: FiredSink | None = None,
     ) -> None:
         self.index = index
         self.cfg = cfg
         self.state = ShardState(policy)
         self.ingest = Ingest(
-            self.state, max_frame_bytes=cfg.polymarket.max_frame_bytes, lifecycle=lifecycle
-        )
+            self.state, max_frame_bytes=cfg.polymarket.max_frame_bytes, lifecycle=lifecycle,
+            on_fired=on_fired,
+        )  # fmt: skip
+        self.on_fired = on_fired
         self.sinks = sinks.outlets(index)
         self.activity = activity
         self.rng = rng or random.Random()
@@ -200,7 +203,13 @@ class Shard:
         sinks.gaps.put(gaps)
         sinks.snapshots.put(snapshots)
         self.gap_log.extend(gaps)
-        due = self.state.take_resyncs(trio.current_time())
+        now = trio.current_time()
+        triggers = self.state.triggers
+        if len(triggers):
+            triggers.check_stale(now, wall_us())
+            if triggers.fired and self.on_fired is not None:
+                self.on_fired(triggers.drain())
+        due = self.state.take_resyncs(now)
         if due and not sinks.resync.put(due):
             for asset_id in due:  # the scheduler is saturated: try again next interval
                 self.state.resync_failed(asset_id)

@@ -12,7 +12,10 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from polymon.core.model import BookView
+from polymon.core.triggers import Trigger
+from polymon.errors import RequestError
 from polymon.web.events import HEARTBEAT, Event, EventBuffer, encode_reset, encode_sse
+from polymon.web.keys import KeyStore
 
 _encode = msgspec.json.Encoder().encode
 MAX_BODY_BYTES = 64 * 1024
@@ -26,6 +29,22 @@ class BookSource(Protocol):
 
     def health(self) -> dict[str, Any]:
         """A small summary for /health."""
+
+
+class TriggerSource(Protocol):
+    """The trigger registry as the web layer uses it."""
+
+    async def register(self, body: bytes) -> tuple[Trigger, str]:
+        """Validate and add a trigger; returns it and its webhook signing secret."""
+
+    def remove(self, trigger_id: str) -> bool:
+        """Remove a trigger; False if unknown."""
+
+    def remove_all(self) -> int:
+        """Remove every trigger; returns how many."""
+
+    def listing(self) -> list[dict[str, object]]:
+        """Every trigger, without secrets."""
 
 
 def json_response(
@@ -84,11 +103,34 @@ async def sse_stream(
 
 
 def create_app(
-    source: BookSource, events: EventBuffer | None = None, *, heartbeat_secs: float = 15.0
+    source: BookSource,
+    events: EventBuffer | None = None,
+    *,
+    heartbeat_secs: float = 15.0,
+    triggers: TriggerSource | None = None,
+    keys: KeyStore | None = None,
 ) -> QuartTrio:
-    """Build the app over `source`; the caller serves it with hypercorn."""
+    """Build the app over `source`; the caller serves it with hypercorn.
+
+    Protected routes need an `X-API-Key` that `keys` knows; without a key store they answer
+    401 to everyone.
+    """
     app = QuartTrio("polymon")
     buffer = events if events is not None else EventBuffer()
+
+    def unauthorized() -> Response | None:
+        key = request.headers.get("X-API-Key", "")
+        if keys is not None and key and keys.verify(key) is not None:
+            return None
+        return error(401, "unauthorized", "a valid X-API-Key header is required")
+
+    def no_triggers() -> Response:
+        return error(503, "unavailable", "triggers are not enabled in this process")
+
+    @app.errorhandler(RequestError)
+    async def _request_error(e: RequestError) -> Response:
+        return error(e.status, e.error, e.detail)
+
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.errorhandler(HTTPException)
@@ -145,6 +187,55 @@ def create_app(
         recent = buffer.recent(int(limit_arg), kind)
         body = [{"id": e.id, "type": e.type, "data": msgspec.Raw(e.data)} for e in recent]
         return json_response({"events": body, "count": len(body)})
+
+    @app.get("/triggers")
+    async def triggers_list() -> Response:
+        if (denied := unauthorized()) is not None:
+            return denied
+        if triggers is None:
+            return no_triggers()
+        listing = triggers.listing()
+        return json_response({"triggers": listing, "count": len(listing)})
+
+    @app.post("/triggers")
+    async def triggers_create() -> Response:
+        if (denied := unauthorized()) is not None:
+            return denied
+        if triggers is None:
+            return no_triggers()
+        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        trigger, secret = await triggers.register(body)
+        out: dict[str, object] = {"trigger_id": trigger.trigger_id}
+        if secret:
+            out["webhook_secret"] = secret  # shown once: the receiver verifies with it
+        return json_response(out, 201)
+
+    @app.delete("/triggers")
+    async def triggers_delete() -> Response:
+        if (denied := unauthorized()) is not None:
+            return denied
+        if triggers is None:
+            return no_triggers()
+        trigger_id = request.args.get("trigger_id") or request.args.get("id")
+        if trigger_id is None:
+            body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+            try:
+                trigger_id = msgspec.json.decode(body, type=dict[str, str]).get("trigger_id")
+            except msgspec.DecodeError:
+                trigger_id = None
+        if not trigger_id:
+            return error(400, "bad_request", "give trigger_id as a query parameter or in a body")
+        if not triggers.remove(trigger_id):
+            return error(404, "not_found", f"no trigger {trigger_id[:80]}")
+        return json_response({"deleted": trigger_id})
+
+    @app.post("/admin/delete-all-triggers")
+    async def triggers_delete_all() -> Response:
+        if (denied := unauthorized()) is not None:
+            return denied
+        if triggers is None:
+            return no_triggers()
+        return json_response({"deleted": triggers.remove_all()})
 
     @app.get("/api/v1/triggers/events/status")
     async def events_status() -> Response:

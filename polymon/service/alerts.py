@@ -1,0 +1,178 @@
+"""Triggers in the running service: the persisted registry, and fired events on their way out.
+
+Registration validates the spec (core.triggers), checks the webhook URL against the SSRF
+policy, persists the registry atomically under `<data_dir>/triggers.json` and places the
+trigger on the shard that owns its asset (both tokens of a market share a shard, so
+arbitrage pairs are evaluated together). Fired events leave the shard's hot path in bulk
+through `Alerts.deliver`: stamped with their latencies, published to the SSE buffer and
+handed to the webhook delivery, all without blocking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from polymon.config import WebhooksConfig
+from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
+from polymon.errors import BadRequest, NotFound
+from polymon.web.events import EventBuffer
+from polymon.webhooks.delivery import WebhookDelivery
+from polymon.webhooks.model import Endpoint, SigningSecret, WebhookEvent
+from polymon.webhooks.params import DeliveryParams
+from polymon.webhooks.signing import encode_secret, generate_secret
+from polymon.webhooks.ssrf import UrlPolicy, check_webhook_url
+
+_encode = msgspec.json.Encoder().encode
+_TRIGGERS = msgspec.json.Decoder(list[Trigger])
+TRIGGER_EVENT = "trigger.fired"
+
+
+def delivery_params(cfg: WebhooksConfig) -> DeliveryParams:
+    """The webhook package's parameters from the [webhooks] config section."""
+    return DeliveryParams(
+        allow_private=cfg.allow_private,
+        allowed_ports=frozenset(cfg.allowed_ports),
+        retry_schedule_secs=tuple(cfg.retry_schedule_secs),
+        attempt_timeout_secs=cfg.attempt_timeout_secs,
+        max_concurrency=cfg.max_concurrency,
+        max_pending_per_endpoint=cfg.max_pending_per_endpoint,
+    )
+
+
+def _signing_secret(given: str) -> str:
+    """A `whsec_` secret from what the user gave: kept if already one, else its bytes."""
+    if not given:
+        return generate_secret()
+    if given.startswith("whsec_"):
+        return given
+    raw = given.encode()
+    if not 24 <= len(raw) <= 64:
+        raise BadRequest("`webhook_secret` must be a whsec_ secret or 24-64 bytes of text")
+    return encode_secret(raw)
+
+
+class Alerts:
+    """The trigger registry and the outbound path of fired events."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        cfg: WebhooksConfig,
+        *,
+        place: Callable[[Trigger], None],
+        unplace: Callable[[Trigger], None],
+        market_of: Callable[[str], str | None],
+        events: EventBuffer,
+        webhooks: WebhookDelivery,
+    ) -> None:
+        self.path = data_dir / "triggers.json"
+        self.cfg = cfg
+        self.place = place
+        self.unplace = unplace
+        self.market_of = market_of
+        self.events = events
+        self.webhooks = webhooks
+        self.policy = UrlPolicy(cfg.allow_private, frozenset(cfg.allowed_ports))
+        self.triggers: dict[str, Trigger] = {}
+        self.fired: Counter[str] = Counter()
+
+    # -- registry --------------------------------------------------------------------------
+    def load(self) -> int:
+        """Place every persisted trigger (at start-up); returns how many."""
+        if self.path.exists():
+            for trigger in _TRIGGERS.decode(self.path.read_bytes()):
+                self.triggers[trigger.trigger_id] = trigger
+                self.place(trigger)
+        return len(self.triggers)
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds secrets
+        with os.fdopen(fd, "wb") as f:
+            f.write(_encode(list(self.triggers.values())))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    async def register(self, body: bytes) -> tuple[Trigger, str]:
+        """Validate, persist and place a trigger; returns it and its webhook secret ("" when
+        it has no webhook). Raises BadRequest (or UnsafeUrl) naming what is wrong."""
+        spec = decode_trigger_spec(body)
+        if not spec.condition_id:
+            market = self.market_of(spec.asset_id)
+            if not market:
+                raise BadRequest(
+                    f"asset {spec.asset_id[:80]} is not tracked: give its `condition_id`"
+                )
+            spec = msgspec.structs.replace(spec, condition_id=market)
+        secret = ""
+        if spec.webhook_url:
+            await check_webhook_url(spec.webhook_url, self.policy)
+            secret = _signing_secret(spec.webhook_secret)
+            spec = msgspec.structs.replace(spec, webhook_secret=secret)
+        trigger = Trigger(trigger_id=make_trigger_id(os.urandom(8)), spec=spec)
+        if spec.webhook_url:
+            self.webhooks.upsert_endpoint(
+                Endpoint(id=trigger.trigger_id, url=spec.webhook_url,
+                         secrets=(SigningSecret(secret),))
+            )  # fmt: skip
+        self.place(trigger)
+        self.triggers[trigger.trigger_id] = trigger
+        self._save()
+        return trigger, secret
+
+    def remove(self, trigger_id: str) -> bool:
+        """Unplace and forget a trigger and its webhook endpoint; False if unknown."""
+        trigger = self.triggers.pop(trigger_id, None)
+        if trigger is None:
+            return False
+        self.unplace(trigger)
+        if trigger.spec.webhook_url:
+            with contextlib.suppress(NotFound):  # already gone is fine
+                self.webhooks.remove_endpoint(trigger_id)
+        self._save()
+        return True
+
+    def remove_all(self) -> int:
+        """Remove every trigger; returns how many there were."""
+        ids = list(self.triggers)
+        for trigger_id in ids:
+            self.remove(trigger_id)
+        return len(ids)
+
+    def listing(self) -> list[dict[str, object]]:
+        """Every trigger as the API shows it (webhook secrets never leave the process)."""
+        out = []
+        for trigger in self.triggers.values():
+            spec = msgspec.to_builtins(trigger.spec)
+            spec.pop("webhook_secret", None)
+            out.append({"trigger_id": trigger.trigger_id, **spec})
+        return out
+
+    # -- fired events ----------------------------------------------------------------------
+    def deliver(self, events: list[TriggerEvent]) -> None:
+        """Stamp, publish to SSE and submit webhooks for events one shard fired; O(events)."""
+        if not events:
+            return
+        now_us = time.time_ns() // 1000
+        stamp(events, now_us)
+        bodies = [(e.trigger_type, _encode(e)) for e in events]
+        published = self.events.publish(bodies, now_us)
+        webhooks = []
+        for event, item in zip(events, published, strict=True):
+            self.fired[event.trigger_type] += 1
+            trigger = self.triggers.get(event.trigger_id)
+            if trigger is not None and trigger.spec.webhook_url:
+                webhooks.append(
+                    WebhookEvent(id=f"{event.trigger_id}-{item.id}", type=TRIGGER_EVENT,
+                                 body=item.data, endpoint_id=event.trigger_id)
+                )  # fmt: skip
+        if webhooks:
+            self.webhooks.submit(webhooks)
