@@ -22,6 +22,7 @@ import msgspec
 import trio
 
 from polymon.bench.storage import bench_storage, shard_rows
+from polymon.bench.triggers import trigger_lines
 from polymon.config import PolymarketConfig, SimulatorConfig
 from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy, ShardState
@@ -183,6 +184,9 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     rows = shard_rows(state, ingest, frames)
     print(bench_storage(rows))
+    state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
+    for line in trigger_lines(state, ingest, frames):
+        print(line)
     e2e_markets = min(markets, 100)  # one connection carries at most 200 tokens
     e2e_frames = max(20_000, int(20_000 * seconds))
     proc, port = _flood_server(e2e_markets, e2e_frames)
