@@ -148,6 +148,8 @@ class WebhooksConfig(Section, frozen=True):
     allow_private permits loopback/private receivers (tests, LAN setups); allowed_ports limits
     receiver ports (empty = any). retry_schedule_secs: the delay before each attempt.
     event_buffer_size: alert events kept for SSE replay and GET /api/v1/triggers/events.
+    init_*: the production set POST /admin/init-triggers registers: an ARBITRAGE_BUY (YES ask +
+      NO ask below) and an ARBITRAGE_SELL (YES bid + NO bid above) on every binary market.
     """
 
     allow_private: bool = False
@@ -158,6 +160,9 @@ class WebhooksConfig(Section, frozen=True):
     attempt_timeout_secs: PositiveFloat = 15.0
     max_concurrency: PositiveInt = 32
     max_pending_per_endpoint: PositiveInt = 1000
+    init_arbitrage_buy_below: Annotated[float, msgspec.Meta(gt=0, lt=2)] = 0.99
+    init_arbitrage_sell_above: Annotated[float, msgspec.Meta(gt=0, lt=2)] = 1.01
+    init_cooldown_ms: NonNegInt = 60_000
     event_buffer_size: PositiveInt = 100
     sse_heartbeat_secs: PositiveFloat = 15.0
     sse_client_queue: PositiveInt = 1000

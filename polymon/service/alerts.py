@@ -21,6 +21,7 @@ import msgspec
 
 from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
+from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadRequest, NotFound
 from polymon.web.events import EventBuffer
 from polymon.webhooks.delivery import WebhookDelivery
@@ -69,6 +70,7 @@ class Alerts:
         place: Callable[[Trigger], None],
         unplace: Callable[[Trigger], None],
         market_of: Callable[[str], str | None],
+        binary_markets: Callable[[], dict[str, tuple[str, str]]],
         events: EventBuffer,
         webhooks: WebhookDelivery,
     ) -> None:
@@ -77,6 +79,7 @@ class Alerts:
         self.place = place
         self.unplace = unplace
         self.market_of = market_of
+        self.binary_markets = binary_markets
         self.events = events
         self.webhooks = webhooks
         self.policy = UrlPolicy(cfg.allow_private, frozenset(cfg.allowed_ports))
@@ -127,6 +130,30 @@ class Alerts:
         self.triggers[trigger.trigger_id] = trigger
         self._save()
         return trigger, secret
+
+    async def init_production(self) -> int:
+        """Register the configured production set: arbitrage triggers (buy and sell) on every
+        tracked binary market that does not have them yet; returns how many were created."""
+        have = {
+            (t.spec.asset_id, t.spec.condition.type, *trigger_assets(t)[1:])
+            for t in self.triggers.values()
+        }
+        production = (
+            ("ARBITRAGE_BUY", self.cfg.init_arbitrage_buy_below),
+            ("ARBITRAGE_SELL", self.cfg.init_arbitrage_sell_above),
+        )
+        created = 0
+        for market, (yes, no) in sorted(self.binary_markets().items()):
+            for kind, threshold in production:
+                if (yes, kind, no) in have:
+                    continue
+                body = {"asset_id": yes, "condition_id": market,
+                        "cooldown_ms": self.cfg.init_cooldown_ms,
+                        "condition": {"type": kind, "threshold": threshold,
+                                      "paired_asset_id": no}}  # fmt: skip
+                await self.register(_encode(body))
+                created += 1
+        return created
 
     def remove(self, trigger_id: str) -> bool:
         """Unplace and forget a trigger and its webhook endpoint; False if unknown."""

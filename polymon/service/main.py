@@ -121,7 +121,8 @@ class Service:
         )
         self.alerts = Alerts(
             data_dir, cfg.webhooks, place=self._place_trigger, unplace=self._unplace_trigger,
-            market_of=self._market_of, events=self.events, webhooks=self.webhooks,
+            market_of=self._market_of, binary_markets=self._binary_markets, events=self.events,
+            webhooks=self.webhooks,
         )  # fmt: skip
         self._trigger_shard: dict[str, int] = {}
         self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv)
@@ -153,6 +154,21 @@ class Service:
     def _market_of(self, asset_id: str) -> str | None:
         state = self.state_of(asset_id).assets.get(asset_id)
         return state.market if state is not None else None
+
+    def _binary_markets(self) -> dict[str, tuple[str, str]]:
+        """Tracked markets with exactly two tokens: condition id -> (YES, NO) by outcome order
+        ("Yes" first when named, else the order Gamma listed them)."""
+        tokens: dict[str, list[tuple[str, str]]] = {}
+        for shard in self.shards:
+            for asset_id, state in shard.state.assets.items():
+                if state.market:
+                    tokens.setdefault(state.market, []).append((state.outcome, asset_id))
+        out = {}
+        for market, pair in tokens.items():
+            if len(pair) == 2:
+                pair.sort(key=lambda p: (p[0].lower() != "yes", p[0]))
+                out[market] = (pair[0][1], pair[1][1])
+        return out
 
     def _deliver_fired(self, events: list[TriggerEvent]) -> None:
         self.alerts.deliver(events)

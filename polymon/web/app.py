@@ -43,6 +43,9 @@ class TriggerSource(Protocol):
     def remove_all(self) -> int:
         """Remove every trigger; returns how many."""
 
+    async def init_production(self) -> int:
+        """Register the configured production trigger set; returns how many were created."""
+
     def listing(self) -> list[dict[str, object]]:
         """Every trigger, without secrets."""
 
@@ -236,6 +239,14 @@ def create_app(
         if triggers is None:
             return no_triggers()
         return json_response({"deleted": triggers.remove_all()})
+
+    @app.post("/admin/init-triggers")
+    async def triggers_init() -> Response:
+        if (denied := unauthorized()) is not None:
+            return denied
+        if triggers is None:
+            return no_triggers()
+        return json_response({"created": await triggers.init_production()})
 
     @app.get("/api/v1/triggers/events/status")
     async def events_status() -> Response:

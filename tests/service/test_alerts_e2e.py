@@ -140,3 +140,32 @@ async def test_registered_triggers_survive_a_restart(
                 listed = (await client.get("/triggers", headers={"X-API-Key": key})).json()
             assert listed["count"] == 1
             handle.stop()
+
+
+async def test_init_triggers_registers_arbitrage_on_every_binary_market_once(
+    tmp_path: Path, storage_url: str, database: str, nursery: trio.Nursery
+) -> None:
+    cfg = service_config(tmp_path, storage_url, database)
+    _record, key = KeyStore(tmp_path).create("admin", "enterprise")
+    handle: Running = await nursery.start(partial(run_service, cfg, simulate=True))
+    with trio.fail_after(20):
+        await handle.service.bootstrapped.wait()
+    auth = {"X-API-Key": key}
+    async with httpx.AsyncClient(base_url=handle.http_url) as client:
+        assert (await client.post("/admin/init-triggers")).status_code == 401
+        first = (await client.post("/admin/init-triggers", headers=auth)).json()
+        again = (await client.post("/admin/init-triggers", headers=auth)).json()
+        listed = (await client.get("/triggers", headers=auth)).json()
+        assert first == {"created": 16}  # 8 binary markets x (buy, sell)
+        assert again == {"created": 0}
+        kinds = sorted(t["condition"]["type"] for t in listed["triggers"])
+        assert kinds == ["ARBITRAGE_BUY"] * 8 + ["ARBITRAGE_SELL"] * 8
+        # every pair sits on the shard that holds both of its tokens
+        for shard in handle.service.shards:
+            for trigger in shard.state.triggers.triggers():
+                paired = trigger.spec.condition.paired_asset_id  # type: ignore[union-attr]
+                assert trigger.spec.asset_id in shard.state.assets
+                assert paired in shard.state.assets
+        cleared = (await client.post("/admin/delete-all-triggers", headers=auth)).json()
+        assert cleared == {"deleted": 16}
+    handle.stop()
