@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import msgspec
 import trio
 
+from polymon.bench.alerts import bench_alert_latency
 from polymon.bench.storage import bench_storage, shard_rows
 from polymon.bench.triggers import trigger_lines
 from polymon.config import PolymarketConfig, SimulatorConfig
@@ -187,6 +188,7 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     for line in trigger_lines(state, ingest, frames):
         print(line)
+    print(bench_alert_latency(rate=5000.0, seconds=max(3.0, seconds)))
     e2e_markets = min(markets, 100)  # one connection carries at most 200 tokens
     e2e_frames = max(20_000, int(20_000 * seconds))
     proc, port = _flood_server(e2e_markets, e2e_frames)

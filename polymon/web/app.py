@@ -98,9 +98,24 @@ async def sse_stream(
                     return
             if event is None:
                 yield HEARTBEAT
-            elif event.id > sent:
-                sent = event.id
-                yield encode_sse(event)
+                continue
+            # Send everything already queued in one chunk: under load, one write per event
+            # would cost a scheduling round each and let a backlog build up.
+            chunk, ended = [], False
+            while event is not None:
+                if event.id > sent:
+                    sent = event.id
+                    chunk.append(encode_sse(event))
+                try:
+                    event = sub.receive.receive_nowait()
+                except trio.WouldBlock:
+                    event = None
+                except trio.EndOfChannel:
+                    event, ended = None, True
+            if chunk:
+                yield b"".join(chunk)
+            if ended:
+                return
     finally:
         buffer.unsubscribe(sub)
 
