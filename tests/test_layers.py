@@ -37,8 +37,8 @@ CORE_FORBIDDEN = (
     "polymon.config",
 )
 SIBLINGS = ("polymon.polymarket", "polymon.storage", "polymon.web", "polymon.webhooks")
-# Only these may import everything (the runtime wiring and the entry points).
-TOP = ("polymon.service", "polymon.cli", "polymon.__main__")
+# Only these may import everything (the runtime wiring, the entry points and the bench).
+TOP = ("polymon.service", "polymon.cli", "polymon.__main__", "polymon.bench")
 
 
 def module_name(path: Path) -> str:
