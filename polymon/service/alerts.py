@@ -23,6 +23,7 @@ from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
 from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadRequest, NotFound
+from polymon.files import write_atomic
 from polymon.web.events import EventBuffer
 from polymon.webhooks.delivery import WebhookDelivery
 from polymon.webhooks.model import Endpoint, SigningSecret, WebhookEvent
@@ -96,13 +97,7 @@ class Alerts:
         return len(self.triggers)
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds secrets
-        with os.fdopen(fd, "wb") as f:
-            f.write(_encode(list(self.triggers.values())))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, _encode(list(self.triggers.values())))  # 0600: holds secrets
 
     async def register(self, body: bytes) -> tuple[Trigger, str]:
         """Validate, persist and place a trigger; returns it and its webhook secret ("" when

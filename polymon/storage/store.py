@@ -272,11 +272,7 @@ class Store:
 
     async def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one SELECT (server-side `{name:Type}` parameters) and return its rows."""
-        settings = {"max_execution_time": int(self.query_timeout_secs)}
-        result = await self._call(
-            "read", lambda c: c.query(sql, parameters=params, settings=settings)
-        )
-        return [tuple(r) for r in result.result_rows]
+        return (await self.query_columns(sql, params))[1]
 
     async def query_columns(
         self, sql: str, params: dict[str, Any] | None = None

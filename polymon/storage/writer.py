@@ -103,12 +103,15 @@ def convert_items(
 
 
 class _Batch:
-    """A sealed batch: its token, and its rows as shard items until converted."""
+    """A sealed batch: the range of batch numbers it holds, its token, and its rows as shard
+    items until converted."""
 
-    __slots__ = ("columns", "items", "rows", "token")
+    __slots__ = ("columns", "first", "items", "last", "rows", "token")
 
-    def __init__(self, token: str, items: list[Item], rows: int) -> None:
-        self.token = token
+    def __init__(self, prefix: str, first: int, last: int, items: list[Item], rows: int) -> None:
+        self.first = first
+        self.last = last
+        self.token = f"{prefix}:{first}-{last}"
         self.items = items
         self.rows = rows
         self.columns: Columns | None = None
@@ -146,6 +149,7 @@ class Writer:
         self.stats = WriterStats()
         self.outage = False
         self._convert = CONVERTERS[table.name]
+        self._prefix = f"{table.name}:{run_id}"  # batch tokens: prefix:first-last
         self._pending: list[Item] = []
         self._pending_rows = 0
         self._oldest = 0.0
@@ -204,15 +208,12 @@ class Writer:
         items, rows = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
         self._batches += 1
-        batch = _Batch(self._token(self._batches, self._batches), items, rows)
+        batch = _Batch(self._prefix, self._batches, self._batches, items, rows)
         self._sealed.append(batch)
         self._sealed_rows += batch.rows
         if self.outage or self._sealed_rows > self.max_pending_rows:
             self._spill()
         self._wake.set()
-
-    def _token(self, first: int, last: int) -> str:
-        return f"{self.table.name}:{self.run_id}:{first}-{last}"
 
     def _take_sealed(self) -> _Batch:
         """The oldest sealed batch, merged with the ones behind it when the writer has fallen
@@ -221,18 +222,16 @@ class Writer:
         batch = self._sealed.popleft()
         self._sealed_rows -= batch.rows
         limit = self.max_rows * _COALESCE
-        first = last = int(batch.token.rsplit(":", 1)[1].split("-")[0])
+        if not self._sealed or batch.rows + self._sealed[0].rows > limit:
+            return batch
         items = list(batch.items)
-        rows = batch.rows
+        rows, last = batch.rows, batch.last
         while self._sealed and rows + self._sealed[0].rows <= limit:
             more = self._sealed.popleft()
             self._sealed_rows -= more.rows
             items.extend(more.items)
-            rows += more.rows
-            last += 1
-        if last == first:
-            return batch
-        return _Batch(self._token(first, last), items, rows)
+            rows, last = rows + more.rows, more.last
+        return _Batch(self._prefix, batch.first, last, items, rows)
 
     def _take_columns(self, batch: _Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
         """Keep a batch's converted columns; dead-letter its bad rows. False if none is left."""

@@ -11,20 +11,8 @@ import trio
 
 from polymon.config import StorageConfig
 from polymon.storage.journal import Journal
-from polymon.storage.rows import (
-    BBO,
-    DEAD_LETTERS,
-    GAPS,
-    LEVELS,
-    METADATA,
-    SNAPSHOTS,
-    TRADES,
-    Item,
-    Table,
-)
+from polymon.storage.rows import DEAD_LETTERS, TABLES, Item, Table
 from polymon.storage.writer import DeadLetter, Inserter, Writer
-
-WRITTEN_TABLES = (BBO, LEVELS, TRADES, SNAPSHOTS, GAPS, METADATA, DEAD_LETTERS)
 
 
 class WriterSet:
@@ -38,7 +26,7 @@ class WriterSet:
         self.writers: dict[str, Writer] = {}
         self.done = trio.Event()
         journal_dir = data_dir / "journal"
-        for table in WRITTEN_TABLES:
+        for table in TABLES:
             send, receive = trio.open_memory_channel[Item](cfg.channel_batches)
             self.send[table.name] = send
             journal = Journal(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 import msgspec
 
 from polymon.errors import BadRequest
+from polymon.files import write_atomic
 
 Tier = Literal["free", "pro", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "pro", "enterprise")
@@ -38,16 +38,6 @@ class KeyRecord(msgspec.Struct, frozen=True):
 _RECORDS = msgspec.json.Decoder(dict[str, KeyRecord])
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class KeyStore:
     """The API keys of one data directory (reloaded from disk on every change)."""
 
@@ -56,7 +46,7 @@ class KeyStore:
         self.path = data_dir / "keys.json"
         pepper_path = data_dir / "pepper"
         if not pepper_path.exists():
-            _write_atomic(pepper_path, secrets.token_bytes(32))
+            write_atomic(pepper_path, secrets.token_bytes(32))
         self._pepper = pepper_path.read_bytes()
         self.records: dict[str, KeyRecord] = {}
         self._mtime = -1.0
@@ -87,7 +77,7 @@ class KeyStore:
         now_ms = int(time.time() * 1000)
         record = KeyRecord(key_id, name, tier, self._hash(secret), now_ms)
         self.records[key_id] = record
-        _write_atomic(self.path, msgspec.json.encode(self.records))
+        write_atomic(self.path, msgspec.json.encode(self.records))
         return record, f"{_PREFIX}{key_id}_{secret}"
 
     def verify(self, key: str) -> KeyRecord | None:
