@@ -118,12 +118,12 @@ def keys_create(name: str, tier: str, config_path: str | None) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
 def migrate(config_path: str | None) -> None:
     """Create or upgrade the ClickHouse schema (idempotent; embedded store: while stopped)."""
-    from polymon.service.main import open_store
+    from polymon.storage.store import open_store
 
     cfg = _load(config_path)
 
     async def _main() -> None:
-        store = open_store(cfg)
+        store = open_store(cfg.storage_url, cfg.storage)
         try:
             applied = await store.migrate()
         finally:

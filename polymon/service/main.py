@@ -34,7 +34,7 @@ from polymon.config import Config
 from polymon.core.model import AssetMeta, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
-from polymon.errors import StorageError, StorageUnavailable, VenueError
+from polymon.errors import VenueError
 from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
@@ -43,7 +43,7 @@ from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.storage.rows import METADATA
-from polymon.storage.store import Store, database_of
+from polymon.storage.store import migrate_until_ready, open_store
 from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
@@ -349,38 +349,6 @@ def _hypercorn_config(cfg: Config) -> HypercornConfig:
     return hc
 
 
-def open_store(cfg: Config) -> Store:
-    """The configured ClickHouse store (not yet connected)."""
-    url = cfg.storage_url
-    st = cfg.storage
-    return Store(
-        url, database=database_of(url, st.database), user=st.user, password=st.password,
-        timeout_secs=st.insert_timeout_secs, query_timeout_secs=st.query_timeout_secs,
-        compress=st.compress,
-    )  # fmt: skip
-
-
-async def migrate(store: Store) -> None:
-    """Apply the schema, retrying while a server is unreachable (writers journal meanwhile).
-
-    An embedded store that cannot be opened (another process holds its directory) is fatal.
-    """
-    delay = 1.0
-    while True:
-        try:
-            applied = await store.migrate()
-        except StorageUnavailable as e:
-            if store.url.startswith("chdb://"):
-                raise StorageError(f"cannot open the embedded store at {store.url}: {e}") from e
-            log.warning("schema migration failed, retrying in %.0f s: %s", delay, e)
-            await trio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-        else:
-            if applied:
-                log.info("schema: applied %s", ", ".join(applied))
-            return
-
-
 async def run_service(
     cfg: Config,
     *,
@@ -389,15 +357,17 @@ async def run_service(
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run polymon until `Running.stop()` (or cancellation); report readiness with the handle."""
-    store = open_store(cfg) if cfg.storage.enabled else None
+    store = open_store(cfg.storage_url, cfg.storage) if cfg.storage.enabled else None
     writers = None
     try:
         async with trio.open_nursery() as outer:
             if store is not None:
                 if store.url.startswith("chdb://"):
-                    await migrate(store)  # fails fast and clearly if the directory is locked
+                    await migrate_until_ready(
+                        store
+                    )  # fails fast and clearly if the directory is locked
                 else:
-                    outer.start_soon(migrate, store, name="migrate")
+                    outer.start_soon(migrate_until_ready, store, name="migrate")
                 writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(cfg, writers, simulate, bootstrap, task_status)

@@ -29,6 +29,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.common import write_array
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
+from polymon.config import StorageConfig
 from polymon.errors import StorageError, StorageRejected, StorageUnavailable
 from polymon.storage.rows import UNITS, Columns, Table
 from polymon.storage.schema import MIGRATIONS_TABLE, Migration, load_migrations, render
@@ -327,3 +328,34 @@ class Store:
                     await trio.to_thread.run_sync(context.__exit__, None, None, None)
         finally:
             client.close()
+
+
+def open_store(url: str, cfg: StorageConfig) -> Store:
+    """The store at `url` (the effective storage URL) with the [storage] settings; not yet
+    connected."""
+    return Store(
+        url, database=database_of(url, cfg.database), user=cfg.user, password=cfg.password,
+        timeout_secs=cfg.insert_timeout_secs, query_timeout_secs=cfg.query_timeout_secs,
+        compress=cfg.compress,
+    )  # fmt: skip
+
+
+async def migrate_until_ready(store: Store) -> None:
+    """Apply the schema, retrying while a server is unreachable (writers journal meanwhile).
+
+    An embedded store that cannot be opened (another process holds its directory) is fatal.
+    """
+    delay = 1.0
+    while True:
+        try:
+            applied = await store.migrate()
+        except StorageUnavailable as e:
+            if store.url.startswith("chdb://"):
+                raise StorageError(f"cannot open the embedded store at {store.url}: {e}") from e
+            log.warning("schema migration failed, retrying in %.0f s: %s", delay, e)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+        else:
+            if applied:
+                log.info("schema: applied %s", ", ".join(applied))
+            return
