@@ -14,7 +14,8 @@ import pytest
 
 from polymon.core.model import GapEvent
 from polymon.errors import BadRequest
-from polymon.storage import queries
+from polymon.storage import export as backtest
+from polymon.storage import queries, sql
 from polymon.storage.rows import BBO, CONVERTERS, GAPS, LEVELS, SNAPSHOTS, TRADES, Table
 from polymon.storage.store import Store
 from tests.storage.helpers import ASSET, MARKET, bbo_row
@@ -196,7 +197,7 @@ async def test_stats_24h_last_bbo_of_a_two_sided_book(store: Store) -> None:
 
 
 # -- backtest export -------------------------------------------------------------------------
-async def collect(export: queries.Export) -> list[list[tuple[Any, ...]]]:
+async def collect(export: backtest.Export) -> list[list[tuple[Any, ...]]]:
     return [block async for block in export]
 
 
@@ -219,18 +220,18 @@ async def test_export_streams_ticks_in_blocks_within_range_and_limit(store: Stor
 
     start, end = (t + 5000) * 1000, (t + 25_000) * 1000
     # A limit above 10 000: ClickHouse hands smaller ones over in one block (documented).
-    export = await queries.export_backtest(store, ASSET, start, end, "tick", 20_000, block_rows=4)
-    assert export.columns == queries.TICK_COLUMNS
+    export = await backtest.export_backtest(store, ASSET, start, end, "tick", 20_000, block_rows=4)
+    assert export.columns == backtest.TICK_COLUMNS
     assert len(export.columns) == 9
     blocks = await collect(export)
     assert len(blocks) >= 5
     assert all(0 < len(b) <= 4 for b in blocks)
     assert [r for b in blocks for r in b] == [expected(i) for i in range(5, 25)]
 
-    limited = await queries.export_backtest(store, ASSET, start, end, "tick", 7, block_rows=3)
+    limited = await backtest.export_backtest(store, ASSET, start, end, "tick", 7, block_rows=3)
     assert [r for b in await collect(limited) for r in b] == [expected(i) for i in range(5, 12)]
 
-    both = await queries.export_backtest(store, None, start, end, "tick", 20_000, block_rows=5)
+    both = await backtest.export_backtest(store, None, start, end, "tick", 20_000, block_rows=5)
     both_blocks = await collect(both)
     assert len(both_blocks) > 1
     assert all(0 < len(b) <= 5 for b in both_blocks)
@@ -248,7 +249,7 @@ async def test_export_ohlc_and_trades(store: Store) -> None:
     await put(store, TRADES, [trade("a", t + 10, 500_000, "2", "BUY", 3)])
     start, end = t * 1000, (t + 3 * MIN_MS) * 1000
 
-    bars = await queries.export_backtest(store, ASSET, start, end, "ohlc", 10, "1m")
+    bars = await backtest.export_backtest(store, ASSET, start, end, "ohlc", 10, "1m")
     assert bars.columns == ("t", "asset_id", "open", "high", "low", "close", "ticks")
     assert [r for b in await collect(bars) for r in b] == [
         (t // 1000 + 60 * k, ASSET, mid(400_000 + 3 * k, 410_000),
@@ -256,7 +257,7 @@ async def test_export_ohlc_and_trades(store: Store) -> None:
          mid(400_000 + 3 * k + 2, 410_000), 3)
         for k in range(3)
     ]  # fmt: skip
-    five = await queries.export_backtest(store, None, start, end, "ohlc", 1, "5m")
+    five = await backtest.export_backtest(store, None, start, end, "ohlc", 1, "5m")
     assert [r for b in await collect(five) for r in b] == [
         (
             t // 1000 // 300 * 300,
@@ -269,8 +270,8 @@ async def test_export_ohlc_and_trades(store: Store) -> None:
         )
     ]
 
-    trades = await queries.export_backtest(store, ASSET, start, end, "trades")
-    assert trades.columns == queries.TRADE_COLUMNS
+    trades = await backtest.export_backtest(store, ASSET, start, end, "trades")
+    assert trades.columns == backtest.TRADE_COLUMNS
     assert [r for b in await collect(trades) for r in b] == [
         ((t + 10) * 1000, (t + 10) * 1000 + 9, ASSET, "a", "BUY", "0.5", "2", 0),
         ((t + 20) * 1000, (t + 20) * 1000 + 9, ASSET, "b", "SELL", "0.51", "3", 0),
@@ -281,13 +282,13 @@ async def test_export_ohlc_and_trades(store: Store) -> None:
     ("kwargs", "param"),
     [({"granularity": "minute"}, "granularity"), ({"end_us": 5}, "end"),
      ({"end_us": 10}, "end"), ({"start_us": -1}, "start"), ({"limit": 0}, "limit"),
-     ({"limit": queries.MAX_EXPORT_ROWS + 1}, "limit"),
+     ({"limit": sql.MAX_EXPORT_ROWS + 1}, "limit"),
      ({"granularity": "ohlc", "interval": "1h"}, "interval")],
 )  # fmt: skip
 async def test_export_rejects_bad_parameters(kwargs: dict[str, Any], param: str) -> None:
     args: dict[str, Any] = {"asset_id": ASSET, "start_us": 10, "end_us": 20} | kwargs
     with pytest.raises(BadRequest) as caught:
-        await queries.export_backtest(OFFLINE, **args)
+        await backtest.export_backtest(OFFLINE, **args)
     assert param in caught.value.detail
 
 
