@@ -14,9 +14,11 @@ import contextlib
 import enum
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from urllib.parse import urlsplit
 
 import msgspec
 import trio
@@ -24,7 +26,7 @@ from trio_websocket import (
     ConnectionClosed,
     HandshakeError,
     WebSocketConnection,
-    open_websocket_url,
+    wrap_client_stream,
 )
 
 from polymon.config import PolymarketConfig
@@ -68,24 +70,40 @@ Connector = Callable[[PolymarketConfig], AbstractAsyncContextManager[WebSocketCo
 
 @asynccontextmanager
 async def open_venue_websocket(cfg: PolymarketConfig) -> AsyncIterator[WebSocketConnection]:
-    """Open the market-channel WebSocket at `cfg.ws_url` (the default Connector)."""
-    stream: trio.abc.AsyncResource | None = None
+    """Open the market-channel WebSocket at `cfg.ws_url` (the default Connector).
+
+    polymon opens and closes the TCP/TLS stream itself: trio-websocket 0.12.2 leaks the socket
+    when the handshake is cancelled (a shutdown or a handshake deadline) and when the server
+    closes first, one file descriptor per reconnect.
+    """
+    parts = urlsplit(cfg.ws_url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"websocket URL {cfg.ws_url!r} must be ws:// or wss:// with a host")
+    secure = parts.scheme == "wss"
+    host, port = parts.hostname, parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+    if secure:
+        stream = await trio.open_ssl_over_tcp_stream(
+            host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+        )
+    else:
+        stream = await trio.open_tcp_stream(host, port)
     try:
-        async with open_websocket_url(
-            cfg.ws_url,
-            connect_timeout=cfg.handshake_timeout_secs,
-            disconnect_timeout=_DISCONNECT_TIMEOUT_SECS,
-            max_message_size=cfg.max_frame_bytes,
-            receive_buffer_size=_RECEIVE_BUFFER_BYTES,
-            message_queue_size=_MESSAGE_QUEUE,
-        ) as ws:
-            stream = ws._stream
-            yield ws
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(
+                nursery, stream, host if port in (80, 443) else f"{host}:{port}", resource,
+                message_queue_size=_MESSAGE_QUEUE, max_message_size=cfg.max_frame_bytes,
+                receive_buffer_size=_RECEIVE_BUFFER_BYTES,
+            )  # fmt: skip
+            try:
+                yield ws
+                with trio.move_on_after(_DISCONNECT_TIMEOUT_SECS):
+                    await ws.aclose()  # a polite close; on errors or cancellation, just drop it
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
-        # trio-websocket 0.12.2 never closes its socket when the server closed first, which
-        # would leak one file descriptor per venue-initiated reconnect.
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+        await trio.aclose_forcefully(stream)
 
 
 class FeedActivity:
