@@ -135,11 +135,43 @@ class StorageConfig(Section, frozen=True):
         return f"StorageConfig(url={self.url!r}, user={self.user!r}, password='***')"
 
 
+Tier = Literal["free", "pro", "enterprise"]
+
+
 class HttpConfig(Section, frozen=True):
-    """The HTTP API listen address."""
+    """The HTTP API: listen address, limits, sessions, CORS.
+
+    rate_limit_enabled: per-tier request limits per minute (data and admin classes, as the
+      seed's table); off is for load tests and trusted single-user hosts.
+    anonymous_tier: the tier of requests without an API key (keyed by client address).
+    rate_limit_max_clients: limiter state is bounded to this many keys/addresses (LRU).
+    session_ttl_secs: lifetime of the browser session cookie set by POST /api/v1/auth.
+    cors_allow_origins: origins allowed by CORS; empty turns CORS off.
+    max_body_bytes: larger request bodies get 413.
+    """
 
     host: str = "127.0.0.1"
     port: Port = 8787
+    rate_limit_enabled: bool = True
+    anonymous_tier: Tier = "pro"
+    rate_limit_max_clients: PositiveInt = 100_000
+    session_ttl_secs: PositiveFloat = 12 * 3600.0
+    cors_allow_origins: list[str] = msgspec.field(default_factory=list)
+    max_body_bytes: PositiveInt = 64 * 1024
+    query_timeout_secs: PositiveFloat = 30.0
+
+
+class LifecycleConfig(Section, frozen=True):
+    """Market lifecycle and scheduled jobs.
+
+    poll_interval_secs: Gamma poll for new and resolved markets (0 disables).
+    new_market_retry_secs / new_market_retry_max: re-check a new market's tokens this often,
+      this many times, while the CLOB does not know them yet.
+    """
+
+    poll_interval_secs: NonNegFloat = 300.0
+    new_market_retry_secs: PositiveFloat = 30.0
+    new_market_retry_max: NonNegInt = 20
 
 
 class WebhooksConfig(Section, frozen=True):
@@ -199,6 +231,7 @@ class Config(Section, frozen=True):
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
     simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
 
     @property
