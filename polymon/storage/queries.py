@@ -2,8 +2,8 @@
 (backtest exports are in `export`).
 
 Every function takes the `Store`, sends one or two SELECTs with server-side parameters
-(`{name:Type}`; only the validated database name is put into the SQL text) and returns msgspec
-Structs defined here, ready to encode as JSON.
+(`{name:Type}`; only the validated database name is put into the SQL text) and returns the
+msgspec Structs of `polymon.core.history` (shared with the HTTP layer), ready to encode as JSON.
 
 Units, everywhere in this module:
 - prices, sizes, volumes and notionals are exact decimal strings as ClickHouse prints them
@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import msgspec
-
+from polymon.core.history import AssetTicks, Bbo, Candle, Ohlc, Quality, Stats24h
 from polymon.errors import BadRequest
 from polymon.storage.sql import (
     DAY_US,
@@ -44,124 +43,6 @@ from polymon.storage.sql import (
     window,
 )  # fmt: skip
 from polymon.storage.store import Store
-
-
-# -- results ---------------------------------------------------------------------------------
-class Candle(msgspec.Struct, frozen=True):
-    """One OHLC bar of the mid price: `t` is the bucket start (Unix seconds), prices exact."""
-
-    t: int
-    open: str
-    high: str
-    low: str
-    close: str
-    ticks: int
-
-
-class Ohlc(msgspec.Struct, frozen=True):
-    """The OHLC response of docs/interface.md: candles ascending by `t`."""
-
-    asset_id: str
-    interval: str
-    candles: list[Candle]
-
-
-class Bbo(msgspec.Struct, frozen=True, kw_only=True):
-    """One top-of-book tick. An empty side has None for its price and size; mid_price and
-    spread_bps are None unless both sides are present."""
-
-    ts_us: int
-    best_bid: str | None
-    bid_size: str | None
-    best_ask: str | None
-    ask_size: str | None
-    mid_price: str | None
-    spread_bps: float | None
-
-
-class Stats24h(msgspec.Struct, frozen=True, kw_only=True):
-    """Statistics of one asset over [start_us, end_us) = the 24 h before `now`.
-
-    ticks counts every BBO tick, two_sided_ticks those with a mid. mid_* are the mid price at
-    the first / last two-sided tick (by venue time) and its extremes; mid_change_pct is
-    (close - open) / open * 100; mean_spread_bps is the tick-weighted mean over two-sided
-    ticks. All are None when the window holds no two-sided tick. trades counts distinct
-    trades (replays collapse), volume is the sum of their sizes (shares), notional the sum of
-    price x size (USDC), both exact; "0" when there is no trade.
-    """
-
-    asset_id: str
-    condition_id: str
-    start_us: int
-    end_us: int
-    ticks: int
-    two_sided_ticks: int
-    first_tick_us: int | None
-    last_tick_us: int | None
-    mid_open: str | None
-    mid_close: str | None
-    mid_high: str | None
-    mid_low: str | None
-    mid_change_pct: float | None
-    mean_spread_bps: float | None
-    last_bbo: Bbo | None
-    trades: int
-    buy_trades: int
-    volume: str
-    notional: str
-    last_trade_price: str | None
-    last_trade_us: int | None
-
-
-class AssetTicks(msgspec.Struct, frozen=True, kw_only=True):
-    """An asset with its BBO tick count and first / last tick time (µs) in the window."""
-
-    asset_id: str
-    condition_id: str
-    ticks: int
-    first_tick_us: int
-    last_tick_us: int
-
-
-class Quality(msgspec.Struct, frozen=True, kw_only=True):
-    """Data-quality metrics of one asset over [start_us, end_us) (`hours` before `now`).
-
-    Counts: bbo_ticks (one_sided_ticks of them without a mid), trades (distinct), level_changes,
-    snapshots, all by venue time in the window.
-
-    Gaps are the ob_gap_events (read FINAL: a resolved gap replaces its open version) whose
-    span [detected_at, resolved_at) overlaps the window; an open gap spans [detected_at, end).
-    gaps_by_reason counts them by reason, open_gaps those not yet resolved. gap_ms_total and
-    gap_ms_max add up / take the largest of their whole durations (resolved: duration_ms as
-    stored; open: detected_at to end), not clipped to the window.
-
-    coverage is the share of the window covered by no gap: 1 - |union of the gap spans clipped
-    to the window| / window length, in [0, 1].
-
-    minute_coverage is tick_minutes / window_minutes: window_minutes counts the UTC minutes the
-    window touches (a partial minute at either end counts), tick_minutes those with at least one
-    BBO tick in the window. 0.0 for an empty window.
-    """
-
-    asset_id: str
-    start_us: int
-    end_us: int
-    bbo_ticks: int
-    one_sided_ticks: int
-    trades: int
-    level_changes: int
-    snapshots: int
-    first_tick_us: int | None
-    last_tick_us: int | None
-    gaps: int
-    open_gaps: int
-    gaps_by_reason: dict[str, int]
-    gap_ms_total: int
-    gap_ms_max: int
-    coverage: float
-    tick_minutes: int
-    window_minutes: int
-    minute_coverage: float
 
 
 # -- 1. OHLC ---------------------------------------------------------------------------------

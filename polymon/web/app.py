@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
-import trio
 from quart import Response, make_response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -14,8 +12,9 @@ from werkzeug.exceptions import HTTPException
 from polymon.core.model import BookView
 from polymon.core.triggers import Trigger
 from polymon.errors import RequestError
-from polymon.web.events import HEARTBEAT, Event, EventBuffer, encode_reset, encode_sse
+from polymon.web.events import EventBuffer
 from polymon.web.keys import KeyStore
+from polymon.web.sse import last_event_id, sse_stream
 
 _encode = msgspec.json.Encoder().encode
 MAX_BODY_BYTES = 64 * 1024
@@ -60,64 +59,6 @@ def json_response(
 def error(status: int, code: str, detail: object = None) -> Response:
     """The JSON error shape of every 4xx/5xx: {"error", "detail"}."""
     return json_response({"error": code, "detail": detail}, status)
-
-
-def _last_event_id(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
-
-
-async def sse_stream(
-    buffer: EventBuffer, last_id: int | None, heartbeat_secs: float
-) -> AsyncIterator[bytes]:
-    """The SSE byte stream of one client: replay after `last_id`, then live events.
-
-    Subscribes before reading the ring so nothing published in between is missed; ids at or
-    below the last one sent are skipped, so nothing is sent twice. Ends when the buffer is
-    closed (shutdown) or the client is dropped for falling behind.
-    """
-    sub = buffer.subscribe()
-    try:
-        yield b"retry: 2000\n\n"
-        sent = buffer.next_id - 1 if last_id is None else last_id
-        if last_id is not None:
-            replay = buffer.since(last_id)
-            if replay is None:
-                yield encode_reset(last_id)
-                replay = []
-            for old in replay:
-                yield encode_sse(old)
-                sent = old.id
-        while not buffer.closed.is_set():
-            event: Event | None = None
-            with trio.move_on_after(heartbeat_secs):
-                try:
-                    event = await sub.receive.receive()
-                except trio.EndOfChannel:
-                    return
-            if event is None:
-                yield HEARTBEAT
-                continue
-            # Send everything already queued in one chunk: under load, one write per event
-            # would cost a scheduling round each and let a backlog build up.
-            chunk, ended = [], False
-            while event is not None:
-                if event.id > sent:
-                    sent = event.id
-                    chunk.append(encode_sse(event))
-                try:
-                    event = sub.receive.receive_nowait()
-                except trio.WouldBlock:
-                    event = None
-                except trio.EndOfChannel:
-                    event, ended = None, True
-            if chunk:
-                yield b"".join(chunk)
-            if ended:
-                return
-    finally:
-        buffer.unsubscribe(sub)
 
 
 def create_app(
@@ -184,7 +125,7 @@ def create_app(
 
     @app.get("/api/v1/triggers/events/sse")
     async def events_sse() -> Response:
-        last_id = _last_event_id(
+        last_id = last_event_id(
             request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
         )
         response = await make_response(
