@@ -52,9 +52,11 @@ LIMITS: dict[Tier, dict[str, int]] = {
 }
 
 WINDOW_SECS = 60.0
-# TATs are sums of float intervals (60 / 600 is not exact in binary); without a tolerance the
-# 600th enterprise request could land a few ulps past the window and be refused.
-_EPS = 1e-6
+# TATs are sums of float intervals (60 / 600 is not exact in binary) on a clock that may read
+# 1e8 s; without a tolerance the 600th enterprise request could land a few ulps past the window
+# and be refused. _SLACK is a fraction of one request interval, _EPS_SECS a time in seconds.
+_SLACK = 1e-3
+_EPS_SECS = 1e-3
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _EXEMPT_EXACT = frozenset({"/health", "/api/v1/openapi.json", "/api/v1/docs"})
 _EXEMPT_PREFIXES = ("/api/v1/docs/", "/static/")
@@ -97,11 +99,11 @@ class Decision(msgspec.Struct, frozen=True):
 class RateLimiter:
     """GCRA buckets per (client key, route class), in an LRU bounded to `max_clients` clients.
 
-    One entry per client key holds the TATs of its data and admin buckets. A check moves the
-    client to the most-recent end; a new client beyond `max_clients` evicts the least recently
-    seen one (which then starts again with a full bucket). Each check also drops the least
-    recently seen entry if all its buckets are full again, since such an entry says nothing a
-    missing one would not.
+    One entry per client key holds the TATs of its data and admin buckets. A check, allowed or
+    denied, moves the client to the most-recent end; a new client beyond `max_clients` evicts
+    the least recently seen one (which then starts again with a full bucket). Each allowed check
+    also drops the least recently seen entry if all its buckets are full again, since such an
+    entry says nothing a missing one would not.
 
     Runtime complexity: O(1) per `check` and `peek`; memory O(max_clients).
     """
@@ -141,7 +143,10 @@ class RateLimiter:
         tats = self._tats.get(client_key)
         tat = max(tats[index], now) if tats is not None else now
         backlog = tat + interval - now
-        if backlog > WINDOW_SECS + _EPS:
+        if backlog > WINDOW_SECS + interval * _SLACK:
+            # A denied client is still seen: evicting it would hand it a fresh bucket.
+            if tats is not None:
+                self._tats.move_to_end(client_key)
             wait = backlog - WINDOW_SECS
             return Decision(
                 allowed=False,
@@ -203,12 +208,12 @@ class RateLimiter:
 
 
 def _remaining(backlog: float, interval: float) -> int:
-    return max(0, math.floor((WINDOW_SECS - backlog + _EPS) / interval))
+    return max(0, math.floor((WINDOW_SECS - backlog) / interval + _SLACK))
 
 
 def _ceil(value: float) -> int:
     # Rounded up, but a value a few ulps above an integer is that integer.
-    return math.ceil(value - _EPS)
+    return math.ceil(value - _EPS_SECS)
 
 
 def headers(decision: Decision) -> dict[str, str]:
