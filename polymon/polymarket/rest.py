@@ -1,14 +1,16 @@
-"""CLOB REST order book snapshots, plus the request wrapper every venue REST client shares.
+"""CLOB REST: order book snapshots, one market's status, and the shared request wrapper.
 
-`fetch_books` / `fetch_book` make exactly one request each and never retry: the resync
-scheduler owns the `/book` and `/books` rate limits (protocol doc §5) and decides when to try
-again. Failures are `VenueError`; a non-2xx answer is its subclass `VenueStatusError`.
+`fetch_books` / `fetch_book` / `fetch_clob_market` make exactly one request each and never
+retry: their callers (the resync scheduler, the market life cycle) own the rate limits
+(protocol doc §5) and decide when to try again. Failures are `VenueError`; a non-2xx answer is
+its subclass `VenueStatusError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Final, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -21,6 +23,32 @@ T = TypeVar("T")
 Query = Sequence[tuple[str, str]]
 
 _JSON_HEADERS: Final = {"content-type": "application/json"}
+
+
+class ClobToken(msgspec.Struct, frozen=True):
+    """One token of a CLOB market: `{"token_id": "1088…", "outcome": "Yes", "price": 0,
+    "winner": false}` (`winner` is true on the winning token of a resolved market)."""
+
+    token_id: str = ""
+    outcome: str = ""
+    winner: bool | None = None
+
+
+class ClobMarket(msgspec.Struct, frozen=True):
+    """The fields of CLOB `GET /markets/{condition_id}` that tell a market's state.
+
+    `{"condition_id": "0x8ccc…", "active": true, "closed": true, "accepting_orders": false,
+    "tokens": [{"token_id": "1088…", "outcome": "Yes", "price": 0, "winner": false}, …], …}`
+    """
+
+    condition_id: str = ""
+    active: bool | None = None
+    closed: bool | None = None
+    accepting_orders: bool | None = None
+    tokens: list[ClobToken] = []
+
+
+_CLOB_MARKET_DECODER: Final = msgspec.json.Decoder(ClobMarket)
 
 
 class _BookRequest(msgspec.Struct, frozen=True):
@@ -108,3 +136,16 @@ async def fetch_book(client: httpx.AsyncClient, clob_url: str, token_id: str) ->
         return None
     check_status(response)
     return decode_body(REST_BOOK_DECODER, response)
+
+
+async def fetch_clob_market(
+    client: httpx.AsyncClient, clob_url: str, condition_id: str
+) -> ClobMarket | None:
+    """Fetch one market with `GET {clob_url}/markets/{condition_id}`; None when the venue does
+    not know it (404, as for markets created minutes ago)."""
+    url = f"{clob_url.rstrip('/')}/markets/{quote(condition_id, safe='')}"
+    response = await venue_request(client, "GET", url)
+    if response.status_code == httpx.codes.NOT_FOUND:
+        return None
+    check_status(response)
+    return decode_body(_CLOB_MARKET_DECODER, response)
