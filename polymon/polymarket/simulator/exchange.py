@@ -1,8 +1,10 @@
 """A pure, deterministic model of the Polymarket market channel: books, trades, tick changes.
 
 `Exchange` holds N binary markets and turns each `step(now_ms)` into the wire messages the venue
-would send for one event, in the current (2025-09+) format, with v3 hashes. No I/O, no clock:
-the caller passes the time in. Same seed and same call sequence give the same output.
+would send for one event, in the current (2025-09+) format, with v3 hashes. Markets can be
+added (`add_market`: Gamma lists them at once, the CLOB only after a delay) and resolved
+(`resolve_market`); the wire shapes of that life cycle are in `simulator.lifecycle`. No I/O, no
+clock: the caller passes the time in. Same seed and same call sequence give the same output.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from polymon.core.bookhash import book_hash
+from polymon.polymarket.simulator import lifecycle
 from polymon.polymarket.simulator.book import (
     COARSE_TICK,
     FINE_TICK,
@@ -63,10 +66,19 @@ class SimMarket:
     book: SimBook
     volume_cents: int
     last_trade: dict[str, str]
+    book_from_ms: int = 0
+    closed_ms: int | None = None
+    yes_won: bool | None = None
+    uma_status: str = ""
 
     def token_ids(self) -> tuple[str, str]:
         """(YES token id, NO token id)."""
         return self.yes_id, self.no_id
+
+    @property
+    def description(self) -> str:
+        """The market's description text, as Gamma and the CLOB show it."""
+        return f"Simulated market {self.index}; resolves to Yes or No."
 
 
 class Exchange:
@@ -85,14 +97,25 @@ class Exchange:
         self.trade_ratio = trade_ratio
         self.tick_change_ratio = tick_change_ratio
         self.book_after_trade_ratio = book_after_trade_ratio
+        self._seed = seed
+        self._fine_tick_ratio = fine_tick_ratio
         self._rng = random.Random(seed)
         self.markets = [self._new_market(seed, i, fine_tick_ratio) for i in range(markets)]
         self._tokens: dict[str, tuple[SimMarket, bool]] = {}
+        self._conditions: dict[str, SimMarket] = {}
         for market in self.markets:
-            self._tokens[market.yes_id] = (market, True)
-            self._tokens[market.no_id] = (market, False)
+            self._index(market)
+        # Open markets the CLOB knows, in creation order (events are drawn from these), and
+        # created markets whose CLOB book is not there yet.
+        self._live = list(self.markets)
+        self._upcoming: list[SimMarket] = []
         self.trades_sent: list[Message] = []
         self.events = 0
+
+    def _index(self, market: SimMarket) -> None:
+        self._tokens[market.yes_id] = (market, True)
+        self._tokens[market.no_id] = (market, False)
+        self._conditions[market.condition_id] = market
 
     def _new_market(self, seed: int, index: int, fine_tick_ratio: float) -> SimMarket:
         tick = FINE_TICK if self._rng.random() < fine_tick_ratio else COARSE_TICK
@@ -119,8 +142,25 @@ class Exchange:
         return list(self._tokens)
 
     def knows(self, asset_id: str) -> bool:
-        """Whether `asset_id` is a token of this exchange."""
+        """Whether `asset_id` is a token of this exchange (open, closed or not yet tradable)."""
         return asset_id in self._tokens
+
+    def has_book(self, asset_id: str, now_ms: int) -> bool:
+        """Whether the CLOB serves a book for `asset_id` at `now_ms`: the token is known, its
+        market is open, and the market's book delay has passed (else the venue answers 404)."""
+        entry = self._tokens.get(asset_id)
+        if entry is None:
+            return False
+        market = entry[0]
+        return market.closed_ms is None and now_ms >= market.book_from_ms
+
+    def market_by_condition(self, condition_id: str) -> SimMarket | None:
+        """The market with this condition id, or None."""
+        return self._conditions.get(condition_id)
+
+    def open_markets(self) -> list[SimMarket]:
+        """Markets not resolved yet (tradable or waiting for their CLOB book), oldest first."""
+        return [m for m in self.markets if m.closed_ms is None]
 
     def market_of(self, asset_id: str) -> SimMarket:
         """The market a token belongs to; KeyError for an unknown token."""
@@ -158,23 +198,87 @@ class Exchange:
         """Every market in Gamma `/markets` shape, ordered by Gamma id."""
         return [self._gamma_market(m) for m in self.markets]
 
+    def clob_market(self, condition_id: str, now_ms: int) -> Message | None:
+        """The CLOB `GET /markets/{condition_id}` body; None (a 404) for an unknown market or
+        one the CLOB does not know yet."""
+        market = self._conditions.get(condition_id)
+        if market is None or now_ms < market.book_from_ms:
+            return None
+        return lifecycle.clob_market(market, self._yes_price(market))
+
+    # ---- life cycle ----------------------------------------------------------------------
+
+    def add_market(self, now_ms: int, *, book_delay_ms: int = 0) -> tuple[SimMarket, Message]:
+        """Create a market now; returns it and its WS `new_market` message.
+
+        Gamma lists it at once; the CLOB (REST books, WS snapshots, events) only from
+        `now_ms + book_delay_ms`, as new venue markets 404 for a while.
+        """
+        market = self._new_market(self._seed, len(self.markets), self._fine_tick_ratio)
+        market.book_from_ms = now_ms + book_delay_ms
+        self.markets.append(market)
+        self._index(market)
+        (self._live if book_delay_ms <= 0 else self._upcoming).append(market)
+        return market, lifecycle.new_market_message(market, now_ms)
+
+    def resolve_market(
+        self,
+        condition_id: str,
+        now_ms: int,
+        *,
+        yes_wins: bool | None = None,
+        uma_status: str = "resolved",
+    ) -> Message:
+        """Close and resolve an open market; returns its WS `market_resolved` message.
+
+        The winner defaults to a pick fixed by (seed, market). Gamma then shows it closed with
+        outcomePrices 1/0 and `umaResolutionStatus` = `uma_status` ("proposed" leaves Gamma
+        unclear), the CLOB marks the winning token, and its books are gone (404, no events).
+        KeyError for an unknown market, ValueError for one already resolved.
+        """
+        market = self._conditions[condition_id]
+        if market.closed_ms is not None:
+            raise ValueError(f"market {condition_id} is already resolved")
+        if yes_wins is None:
+            yes_wins = _digest(self._seed, market.index, "winner") % 2 == 0
+        market.closed_ms = now_ms
+        market.yes_won = yes_wins
+        market.uma_status = uma_status
+        for pool in (self._live, self._upcoming):
+            if market in pool:
+                pool.remove(market)
+        return lifecycle.resolved_message(market, now_ms)
+
+    def set_uma_status(self, condition_id: str, uma_status: str) -> None:
+        """Change a resolved market's UMA status on Gamma (e.g. "proposed" -> "resolved")."""
+        self._conditions[condition_id].uma_status = uma_status
+
+    def _promote(self, now_ms: int) -> None:
+        due = [m for m in self._upcoming if m.book_from_ms <= now_ms]
+        for market in due:
+            self._upcoming.remove(market)
+            self._live.append(market)
+
+    def _yes_price(self, market: SimMarket) -> str:
+        book = market.book
+        # The mid is exact in half ticks of 1/1000, i.e. in 1/2000: format it with integer math.
+        return _format_fraction(book.best_bid() + book.best_ask(), 2000)
+
     def _gamma_market(self, market: SimMarket) -> Message:
         book = market.book
         bid, ask = book.best_bid(), book.best_ask()
-        # The mid is exact in half ticks of 1/1000, i.e. in 1/2000: format it with integer math.
-        mid_2000 = bid + ask
-        yes_mid = _format_fraction(mid_2000, 2000)
-        no_mid = _format_fraction(2 * UNITS - mid_2000, 2000)
-        return {
+        gamma: Message = {
             "id": market.gamma_id,
             "question": market.question,
             "conditionId": market.condition_id,
             "questionID": market.question_id,
             "slug": market.slug,
-            "description": f"Simulated market {market.index}; resolves to Yes or No.",
+            "description": market.description,
             "endDate": market.end_date,
             "outcomes": json.dumps(["Yes", "No"]),
-            "outcomePrices": json.dumps([yes_mid, no_mid]),
+            "outcomePrices": json.dumps(
+                [self._yes_price(market), _format_fraction(2 * UNITS - bid - ask, 2000)]
+            ),
             "clobTokenIds": json.dumps([market.yes_id, market.no_id]),
             "volume": format_size(market.volume_cents),
             "active": True,
@@ -188,6 +292,9 @@ class Exchange:
             "bestBid": float(format_price(bid, book.tick)),
             "bestAsk": float(format_price(ask, book.tick)),
         }
+        if market.closed_ms is not None:
+            lifecycle.close_gamma_market(gamma, market)
+        return gamma
 
     # ---- events --------------------------------------------------------------------------
 
@@ -199,7 +306,11 @@ class Exchange:
         with `tick_change_ratio` a `tick_size_change` per token, then a `book` per token.
         """
         self.events += 1
-        market = self._rng.choice(self.markets)
+        if self._upcoming:
+            self._promote(now_ms)
+        if not self._live:
+            return []
+        market = self._rng.choice(self._live)
         timestamp = str(now_ms)
         roll = self._rng.random()
         if roll < self.tick_change_ratio:
@@ -352,6 +463,8 @@ class Exchange:
         after the call every change to the books has been framed.
         """
         messages = self.step(now_ms)
+        if not messages:
+            return []  # every market is resolved: nothing happens any more
         if self._rng.random() >= ARRAY_FRAME_RATIO:
             return list(messages)
         target = self._rng.randint(2, 5)

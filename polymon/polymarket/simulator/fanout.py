@@ -38,13 +38,25 @@ class SimulatorStats:
     flood_frames_sent: int = 0
     dropped_by_fault: int = 0
     dropped_slow: int = 0
+    markets_created: int = 0
+    markets_resolved: int = 0
+
+
+# Events about the market set, not one book: every client gets them (custom_feature_enabled).
+BROADCAST_EVENTS: Final = frozenset({"new_market", "market_resolved"})
 
 
 def select_message(message: Message, assets: set[str] | frozenset[str]) -> Message | None:
-    """The part of `message` about `assets`: itself, a copy with fewer entries, or None."""
+    """The part of `message` about `assets`: itself, a copy with fewer entries, or None.
+
+    Life-cycle events (`new_market`, `market_resolved`) go to every client.
+    """
     entries = message.get("price_changes")
     if entries is None:
-        return message if message.get("asset_id") in assets else None
+        asset_id = message.get("asset_id")
+        if asset_id is None:
+            return message if message.get("event_type") in BROADCAST_EVENTS else None
+        return message if asset_id in assets else None
     kept = [entry for entry in entries if entry["asset_id"] in assets]
     if not kept:
         return None

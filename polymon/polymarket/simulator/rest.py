@@ -3,7 +3,8 @@
 Each function takes the parsed query (or body) and the exchange and returns `(status, body)`,
 so the venue's quirks are unit-testable without HTTP: Gamma `limit` is silently capped at 100,
 `offset > 10000` is a 422, `closed` defaults to false, keyset pages carry `next_cursor` except
-the last; CLOB answers 404 `{"error": "No orderbook exists for the requested token id"}`.
+the last; CLOB answers 404 `{"error": "No orderbook exists for the requested token id"}` for
+unknown tokens, closed markets and new markets it does not know yet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ DEFAULT_LIMIT: Final = 20
 MAX_OFFSET: Final = 10_000
 MAX_BOOKS_PER_REQUEST: Final = 500
 NO_BOOK: Final = {"error": "No orderbook exists for the requested token id"}
+NO_MARKET: Final = {"error": "market not found"}
 
 Reply = tuple[int, Any]
 
@@ -151,7 +153,7 @@ def clob_book(exchange: Exchange, token_id: str | None, now_ms: int) -> Reply:
     """CLOB `GET /book?token_id=`: the REST book, 404 for an unknown token, 400 without one."""
     if not token_id:
         return 400, {"error": "Invalid payload: token_id is required"}
-    if not exchange.knows(token_id):
+    if not exchange.has_book(token_id, now_ms):
         return 404, NO_BOOK
     return 200, exchange.rest_book(token_id, now_ms)
 
@@ -176,5 +178,16 @@ def clob_books(exchange: Exchange, body: bytes, now_ms: int) -> Reply:
     if len(requests) > MAX_BOOKS_PER_REQUEST:
         return 400, {"error": f"Invalid payload: at most {MAX_BOOKS_PER_REQUEST} token ids"}
     return 200, [
-        exchange.rest_book(r.token_id, now_ms) for r in requests if exchange.knows(r.token_id)
+        exchange.rest_book(r.token_id, now_ms)
+        for r in requests
+        if exchange.has_book(r.token_id, now_ms)
     ]
+
+
+def clob_market(exchange: Exchange, condition_id: str, now_ms: int) -> Reply:
+    """CLOB `GET /markets/{condition_id}`: the market with `tokens[].winner`; 404 for a market
+    the CLOB does not know (yet)."""
+    market = exchange.clob_market(condition_id, now_ms)
+    if market is None:
+        return 404, NO_MARKET
+    return 200, market

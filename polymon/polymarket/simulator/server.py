@@ -3,7 +3,10 @@
 `run_simulator` serves a Quart-Trio app under Hypercorn in the caller's nursery and hands back
 a `Simulator` through `task_status.started`. A generator task steps the `Exchange` at
 `rate_per_sec` (trio's clock, so tests can use MockClock) and fans the frames out; the fault
-knobs of `SimulatorConfig` drop connections, go silent, corrupt hashes and send garbage.
+knobs of `SimulatorConfig` drop connections, go silent, corrupt hashes and send garbage. The
+life-cycle knobs create a market every `new_market_every_secs` (its CLOB book 404s for
+`new_market_book_delay_secs`) and resolve the oldest open one every `resolve_every_secs`;
+`gamma_fail` makes Gamma answer 500.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from hypercorn.trio import serve
 
 from polymon.config import SimulatorConfig
 from polymon.polymarket.simulator.app import create_app
-from polymon.polymarket.simulator.exchange import Exchange, encode_frame
+from polymon.polymarket.simulator.exchange import Exchange, Message, SimMarket, encode_frame
 from polymon.polymarket.simulator.fanout import Connection, Fanout, Flood, SimulatorStats
 from polymon.polymarket.simulator.faults import corrupt_hashes
 
@@ -82,6 +85,7 @@ class Simulator:
         self.host = cfg.host
         self.port = cfg.port
         self._silent = False
+        self.gamma_failing = cfg.gamma_fail
         self._running = trio.Event()
         self._running.set()
         self._rng = random.Random(f"{cfg.seed}:faults")
@@ -137,7 +141,9 @@ class Simulator:
         conn.subscribed = True
         if request.initial_dump and not self._silent:
             now_ms = self.now_ms()
-            known = [a for a in dict.fromkeys(request.assets_ids) if self.exchange.knows(a)]
+            known = [
+                a for a in dict.fromkeys(request.assets_ids) if self.exchange.has_book(a, now_ms)
+            ]
             books = [self.exchange.snapshot(asset_id, now_ms) for asset_id in known]
             if conn.offer(encode_frame(books)):
                 self.stats.snapshots_sent += len(books)
@@ -153,6 +159,58 @@ class Simulator:
         if not self._silent:
             self.fanout.publish(frames)
         return self.exchange.events - before
+
+    def create_market(self, *, announce: bool = True) -> SimMarket:
+        """Add a market now (Gamma lists it at once, the CLOB after the configured delay) and,
+        with `announce`, send its `new_market` event to every client."""
+        delay_ms = round(self.cfg.new_market_book_delay_secs * 1000)
+        market, message = self.exchange.add_market(self.now_ms(), book_delay_ms=delay_ms)
+        self.stats.markets_created += 1
+        if announce:
+            self._broadcast(message)
+        return market
+
+    def resolve_market(
+        self,
+        condition_id: str | None = None,
+        *,
+        yes_wins: bool | None = None,
+        uma_status: str = "resolved",
+        announce: bool = True,
+    ) -> SimMarket | None:
+        """Resolve a market (default: the oldest open one; None when none is open) and, with
+        `announce`, send its `market_resolved` event to every client.
+
+        KeyError for an unknown condition id, ValueError for a market already resolved.
+        """
+        if condition_id is None:
+            still_open = self.exchange.open_markets()
+            if not still_open:
+                return None
+            condition_id = still_open[0].condition_id
+        message = self.exchange.resolve_market(
+            condition_id, self.now_ms(), yes_wins=yes_wins, uma_status=uma_status
+        )
+        self.stats.markets_resolved += 1
+        if announce:
+            self._broadcast(message)
+        return self.exchange.market_by_condition(condition_id)
+
+    def _broadcast(self, message: Message) -> None:
+        if not self._silent:
+            self.fanout.publish([message])
+
+    async def create_periodically(self, every_secs: float) -> None:
+        """Create (and announce) a market each `every_secs`."""
+        while True:
+            await trio.sleep(every_secs)
+            self.create_market()
+
+    async def resolve_periodically(self, every_secs: float) -> None:
+        """Resolve (and announce) the oldest open market each `every_secs`."""
+        while True:
+            await trio.sleep(every_secs)
+            self.resolve_market()
 
     def pause(self) -> None:
         """Stop the exchange from moving (tests compare books at a quiet point)."""
@@ -236,6 +294,14 @@ async def run_simulator(
                 cfg.silent_every_secs,
                 cfg.silent_for_secs,
                 name="simulator-silence",
+            )
+        if cfg.new_market_every_secs > 0:
+            nursery.start_soon(
+                sim.create_periodically, cfg.new_market_every_secs, name="simulator-new-markets"
+            )
+        if cfg.resolve_every_secs > 0:
+            nursery.start_soon(
+                sim.resolve_periodically, cfg.resolve_every_secs, name="simulator-resolutions"
             )
         _log.info("simulated exchange on %s (%d markets)", sim.http_url, cfg.markets)
         task_status.started(sim)
