@@ -24,12 +24,12 @@ from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, ma
 from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadRequest, NotFound
 from polymon.files import write_atomic
+from polymon.service.receivers import vet_receiver
 from polymon.web.events import EventBuffer
 from polymon.webhooks.delivery import WebhookDelivery
-from polymon.webhooks.model import Endpoint, SigningSecret, WebhookEvent
+from polymon.webhooks.model import WebhookEvent
 from polymon.webhooks.params import DeliveryParams
-from polymon.webhooks.signing import encode_secret, generate_secret
-from polymon.webhooks.ssrf import UrlPolicy, check_webhook_url
+from polymon.webhooks.ssrf import UrlPolicy
 
 _encode = msgspec.json.Encoder().encode
 _TRIGGERS = msgspec.json.Decoder(list[Trigger])
@@ -46,18 +46,6 @@ def delivery_params(cfg: WebhooksConfig) -> DeliveryParams:
         max_concurrency=cfg.max_concurrency,
         max_pending_per_endpoint=cfg.max_pending_per_endpoint,
     )
-
-
-def _signing_secret(given: str) -> str:
-    """A `whsec_` secret from what the user gave: kept if already one, else its bytes."""
-    if not given:
-        return generate_secret()
-    if given.startswith("whsec_"):
-        return given
-    raw = given.encode()
-    if not 24 <= len(raw) <= 64:
-        raise BadRequest("`webhook_secret` must be a whsec_ secret or 24-64 bytes of text")
-    return encode_secret(raw)
 
 
 class Alerts:
@@ -110,17 +98,18 @@ class Alerts:
                     f"asset {spec.asset_id[:80]} is not tracked: give its `condition_id`"
                 )
             spec = msgspec.structs.replace(spec, condition_id=market)
+        trigger_id = make_trigger_id(os.urandom(8))
         secret = ""
+        endpoint = None
         if spec.webhook_url:
-            await check_webhook_url(spec.webhook_url, self.policy)
-            secret = _signing_secret(spec.webhook_secret)
+            endpoint = await vet_receiver(
+                trigger_id, spec.webhook_url, spec.webhook_secret, self.policy
+            )
+            secret = endpoint.secrets[0].secret
             spec = msgspec.structs.replace(spec, webhook_secret=secret)
-        trigger = Trigger(trigger_id=make_trigger_id(os.urandom(8)), spec=spec)
-        if spec.webhook_url:
-            self.webhooks.upsert_endpoint(
-                Endpoint(id=trigger.trigger_id, url=spec.webhook_url,
-                         secrets=(SigningSecret(secret),))
-            )  # fmt: skip
+        trigger = Trigger(trigger_id=trigger_id, spec=spec)
+        if endpoint is not None:
+            self.webhooks.upsert_endpoint(endpoint)
         self.place(trigger)
         self.triggers[trigger.trigger_id] = trigger
         self._save()
