@@ -93,6 +93,13 @@ class NotFound(RequestError):
     error = "not_found"
 
 
+class Unavailable(RequestError):
+    """What was asked for is switched off in this process (storage, triggers)."""
+
+    status = 503
+    error = "unavailable"
+
+
 class StorageError(PolymonError):
     """ClickHouse could not take or give data."""
 

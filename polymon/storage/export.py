@@ -3,7 +3,7 @@ large export never sits in memory. Units as in `queries`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Final
 
 from polymon.errors import BadRequest
@@ -67,7 +67,7 @@ class Export:
         self.columns = columns
         self.block_rows = block_rows
 
-    def __aiter__(self) -> AsyncIterator[list[tuple[Any, ...]]]:
+    def __aiter__(self) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         return self._store.stream(self._sql, self._params, block_rows=self.block_rows)
 
 

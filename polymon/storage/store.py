@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import struct
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from decimal import DecimalException
 from functools import partial
 from typing import Any, TypeVar
@@ -295,7 +295,7 @@ class Store:
 
     async def stream(
         self, sql: str, params: dict[str, Any] | None = None, *, block_rows: int = 10_000
-    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """Yield the rows of one SELECT block by block, so a large export never sits in memory.
 
         The stream gets a client of its own (an open stream locks its connection) and one
