@@ -43,16 +43,21 @@ async def test_list_pages_filters_and_orders_by_volume(store: Store, tmp_path: P
     await write(store, tmp_path, METADATA, rows)
     page = await list_markets(store, limit=4)
     assert [m.condition_id for m in page.items] == ["0xm09", "0xm08", "0xm07", "0xm06"]
-    assert page.total == 10 and page.next_offset == 4
+    assert page.total == 10
+    assert page.next_offset == 4
     tail = await list_markets(store, limit=4, offset=8)
-    assert [m.condition_id for m in tail.items] == ["0xm01", "0xm00"] and tail.next_offset is None
+    assert [m.condition_id for m in tail.items] == ["0xm01", "0xm00"]
+    assert tail.next_offset is None
     closed = await list_markets(store, limit=100, closed=True)
     assert {m.condition_id for m in closed.items} == {"0xm00", "0xm03", "0xm06", "0xm09"}
     active = await list_markets(store, limit=100, active=True)
-    assert active.total == 6 and all(m.active and not m.closed for m in active.items)
+    assert active.total == 6
+    assert all(m.active and not m.closed for m in active.items)
     first = page.items[0]
-    assert first.outcomes == ["Yes", "No"] and first.token_ids == ["0xm09-y", "0xm09-n"]
-    assert first.end_date_ms == T_MS and first.resolved_at_us is None
+    assert first.outcomes == ["Yes", "No"]
+    assert first.token_ids == ["0xm09-y", "0xm09-n"]
+    assert first.end_date_ms == T_MS
+    assert first.resolved_at_us is None
     with pytest.raises(BadRequest, match="limit"):
         await list_markets(store, limit=0)
     with pytest.raises(BadRequest, match="offset"):
@@ -70,7 +75,8 @@ async def test_search_and_lookup_by_token(store: Store, tmp_path: Path) -> None:
     assert await search_markets(store, "paris-") == []
     assert [m.condition_id for m in await search_markets(store, "rain-in")] == ["0xc"]
     hit = await market_of_asset(store, "222")
-    assert hit is not None and hit.condition_id == "0xa"
+    assert hit is not None
+    assert hit.condition_id == "0xa"
     assert await market_of_asset(store, "333") is None
     with pytest.raises(BadRequest, match="q must"):
         await search_markets(store, "  ")
@@ -79,11 +85,14 @@ async def test_search_and_lookup_by_token(store: Store, tmp_path: Path) -> None:
 async def test_cleanup_counts_then_deletes_only_the_prefixed_rows(
     store: Store, tmp_path: Path
 ) -> None:
-    await write(store, tmp_path, BBO, [bbo_row(1, T_MS, 480_000, 520_000, asset="test-1"),
-                                       bbo_row(2, T_MS, 480_000, 520_000, asset="real-1")])  # fmt: skip
+    ticks = [bbo_row(1, T_MS, 480_000, 520_000, asset="test-1"),
+             bbo_row(2, T_MS, 480_000, 520_000, asset="real-1")]  # fmt: skip
+    await write(store, tmp_path, BBO, ticks)
     await write(store, tmp_path, METADATA, [market("test-m", "T", "1"), market("0xreal", "R", "1")])
     dry = await delete_test_data(store, "test-", dry_run=True)
-    assert dry["ob_bbo"] == 1 and dry["ob_bbo_ohlc_1m"] == 1 and dry["market_metadata"] == 1
+    assert dry["ob_bbo"] == 1
+    assert dry["ob_bbo_ohlc_1m"] == 1
+    assert dry["market_metadata"] == 1
     assert (await list_markets(store, limit=10)).total == 2
     done = await delete_test_data(store, "test-", dry_run=False)
     assert done == dry
