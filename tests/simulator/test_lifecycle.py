@@ -107,10 +107,24 @@ def test_a_proposed_resolution_is_closed_on_gamma_but_not_final() -> None:
     assert parsed.closed
     assert [Decimal(p) for p in parsed.outcome_prices] == [1, 0]
     assert winner(parsed) is None  # the strict rule waits for UMA
-    assert rest.clob_market(exchange, market.condition_id, T0)[1]["tokens"][0]["winner"] is True
+    tokens = rest.clob_market(exchange, market.condition_id, T0)[1]["tokens"]
+    assert [t["winner"] for t in tokens] == [False, False]  # not settled on chain either
     exchange.set_uma_status(market.condition_id, "resolved")
     (gamma,) = rest.gamma_markets(exchange, Args(closed="true"))[1]
     assert winner(parse_markets(json.dumps([gamma]).encode())[0][0]) == ("Yes", market.yes_id)
+    tokens = rest.clob_market(exchange, market.condition_id, T0)[1]["tokens"]
+    assert [t["winner"] for t in tokens] == [True, False]
+
+
+def test_without_a_uma_status_only_the_clob_tells_the_winner() -> None:
+    exchange = Exchange(2, 2)
+    market = exchange.markets[1]
+    exchange.resolve_market(market.condition_id, T0, yes_wins=False, uma_status="")
+    (gamma,) = rest.gamma_markets(exchange, Args(closed="true"))[1]
+    assert "umaResolutionStatus" not in gamma
+    assert winner(parse_markets(json.dumps([gamma]).encode())[0][0]) is None
+    tokens = rest.clob_market(exchange, market.condition_id, T0)[1]["tokens"]
+    assert [t["winner"] for t in tokens] == [False, True]
 
 
 def test_when_every_market_is_resolved_nothing_happens_any_more() -> None:

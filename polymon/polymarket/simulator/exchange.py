@@ -232,8 +232,9 @@ class Exchange:
         """Close and resolve an open market; returns its WS `market_resolved` message.
 
         The winner defaults to a pick fixed by (seed, market). Gamma then shows it closed with
-        outcomePrices 1/0 and `umaResolutionStatus` = `uma_status` ("proposed" leaves Gamma
-        unclear), the CLOB marks the winning token, and its books are gone (404, no events).
+        outcomePrices 1/0 and `umaResolutionStatus` = `uma_status` ("" leaves the field out,
+        so only the CLOB can tell; "proposed" is not final anywhere yet), the CLOB marks the
+        winning token unless the status is "proposed", and its books are gone (404, no events).
         KeyError for an unknown market, ValueError for one already resolved.
         """
         market = self._conditions[condition_id]

@@ -92,18 +92,25 @@ def close_gamma_market(gamma: Message, market: SimMarket) -> None:
         "closed": True,
         "acceptingOrders": False,
         "outcomePrices": json.dumps(["1" if i == won else "0" for i in range(2)]),
-        "umaResolutionStatus": market.uma_status,
         "umaResolutionStatuses": json.dumps(["proposed"]),
         "closedTime": postgres_time(market.closed_ms),
         "updatedAt": iso_time(market.closed_ms),
     }
+    if market.uma_status:  # Gamma often leaves it out
+        gamma["umaResolutionStatus"] = market.uma_status
     # Gamma leaves null fields out: a resolved market has no book any more.
     gamma.pop("bestBid", None)
     gamma.pop("bestAsk", None)
 
 
+def settled(market: SimMarket) -> bool:
+    """Whether the CLOB marks the winner: resolved, and not merely proposed on UMA."""
+    return market.closed_ms is not None and market.uma_status != "proposed"
+
+
 def clob_market(market: SimMarket, yes_price: str) -> Message:
-    """The CLOB `GET /markets/{condition_id}` body (numbers where the CLOB sends numbers)."""
+    """The CLOB `GET /markets/{condition_id}` body (numbers where the CLOB sends numbers); the
+    winning token is marked once the resolution is settled (see `settled`)."""
     closed = market.closed_ms is not None
     if closed:
         won = winner_index(market)
@@ -132,7 +139,7 @@ def clob_market(market: SimMarket, yes_price: str) -> Message:
                 "token_id": token,
                 "outcome": OUTCOMES[i],
                 "price": prices[i],
-                "winner": closed and i == winner_index(market),
+                "winner": settled(market) and i == winner_index(market),
             }
             for i, token in enumerate(market.token_ids())
         ],
