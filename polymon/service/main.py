@@ -4,7 +4,11 @@ run_service(cfg) ─┬─ writers (one per table)           storage.writers    
                   └─┬─ simulator (with --simulate)     polymarket.simulator (inner nursery)
                     ├─ shard-0 … shard-N (connections) service.shards + polymarket.feed
                     ├─ resync                          service.resync
-                    ├─ snapshots                       every storage.snapshot_interval_secs
+                    ├─ webhooks                        webhooks.delivery (alerts, lifecycle)
+                    ├─ lifecycle                       service.lifecycle (WS new/resolved events,
+                    │                                  new markets' retries)
+                    ├─ cron                            service.scheduler: metadata_refresh,
+                    │                                  snapshots, lifecycle_check
                     ├─ bootstrap                       polymarket.gamma (+ market_metadata rows)
                     └─ http                            web.app under hypercorn
 
@@ -16,6 +20,7 @@ whatever is still in memory after that is journaled under data_dir before the pr
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -31,7 +36,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from polymon.config import Config
-from polymon.core.model import AssetMeta, BookView, GapEvent
+from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
@@ -39,16 +44,20 @@ from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
+from polymon.service.lifecycle import Lifecycle
+from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
+from polymon.service.scheduler import Scheduler
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
-from polymon.storage.rows import METADATA
+from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import migrate_until_ready, open_store
 from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
 from polymon.web.keys import KeyStore
 from polymon.webhooks.delivery import WebhookDelivery
+from polymon.webhooks.ssrf import UrlPolicy
 
 log = logging.getLogger("polymon")
 _GAP_LOG_SIZE = 10_000
@@ -70,7 +79,8 @@ def policy_from(cfg: Config) -> Policy:
 
 
 class Service:
-    """The running engine: shards, resync, gap log. Also the read side the web layer uses."""
+    """The running engine: shards, resync, gap log, market life cycle, scheduled jobs. Also
+    the read side the web layer uses."""
 
     def __init__(
         self,
@@ -129,6 +139,24 @@ class Service:
         self.lifecycle_events: Counter[str] = Counter()
         self.bootstrapped = trio.Event()
         self.bootstrap_error = ""
+        url_policy = UrlPolicy(cfg.webhooks.allow_private, frozenset(cfg.webhooks.allowed_ports))
+        self.lifecycle = Lifecycle(
+            cfg, http, self, LifecycleWebhooks(data_dir, self.webhooks, url_policy),
+            ready=self.bootstrapped.is_set,
+            store_rows=self._store_metadata if writers is not None else None,
+        )  # fmt: skip
+        self.scheduler = Scheduler()
+        stored = writers is not None  # refresh and snapshots only feed storage
+        self.scheduler.add(
+            "metadata_refresh", cfg.polymarket.metadata_refresh_secs if stored else 0,
+            self.refresh_metadata,
+        )  # fmt: skip
+        self.scheduler.add(
+            "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshot
+        )
+        self.scheduler.add(
+            "lifecycle_check", cfg.lifecycle.poll_interval_secs, self.lifecycle.check_job
+        )
 
     def shard_for(self, asset_id: str) -> Shard:
         """The shard that owns `asset_id`: chosen by its market (condition id), so both
@@ -201,8 +229,27 @@ class Service:
         for index, group in sorted(by_shard.items()):
             await self.shards[index].remove(group)
 
+    # -- lifecycle.Tracker -----------------------------------------------------------------
+    def tracks(self, asset_id: str) -> bool:
+        """Whether a token is tracked; O(1)."""
+        return asset_id in self._owner
+
+    def has_book(self, asset_id: str) -> bool:
+        """Whether a tracked token has received a book snapshot since it was subscribed."""
+        state = self.state_of(asset_id).assets.get(asset_id)
+        return state is not None and state.timestamp_ms > 0
+
+    def tracked_markets(self) -> dict[str, list[str]]:
+        """Every tracked market: condition id -> its tracked token ids; O(assets)."""
+        markets: dict[str, list[str]] = {}
+        for shard in self.shards:
+            for asset_id, state in shard.state.assets.items():
+                markets.setdefault(state.market or asset_id, []).append(asset_id)
+        return markets
+
     async def bootstrap(self) -> int:
-        """Subscribe every active, open market from Gamma (capped by polymarket.max_markets)."""
+        """Subscribe every active, open market from Gamma (capped by polymarket.max_markets),
+        spread over the shards by market; returns how many tokens were new."""
         markets = await self._fetch_markets()
         added = await self.subscribe(asset_metas(markets))
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
@@ -229,7 +276,70 @@ class Service:
             "bootstrapped": self.bootstrapped.is_set(),
             "bootstrap_error": self.bootstrap_error,
             "storage": self.storage_health(),
+            "lifecycle": self.lifecycle.status(),
         }
+
+    def subscriptions(self) -> dict[str, Any]:
+        """For /health/subscriptions: per shard its assets, markets, connections (state and
+        asset count) and books by status; and the totals."""
+        now = trio.current_time()
+        shards = []
+        totals: Counter[str] = Counter()
+        books: Counter[str] = Counter()
+        conn_states: Counter[str] = Counter()
+        for shard in self.shards:
+            state = shard.state
+            statuses = Counter(str(state.status(a, now)) for a in state.assets.values())
+            conns = [{"name": c.name, "state": str(c.state), "assets": len(c.assets)}
+                     for c in shard.connections]  # fmt: skip
+            markets = len({a.market for a in state.assets.values()})
+            shards.append({
+                "index": shard.index, "assets": len(state.assets), "markets": markets,
+                "connections": conns, "books": _by_status(statuses),
+            })  # fmt: skip
+            totals.update(assets=len(state.assets), markets=markets, connections=len(conns))
+            books.update(statuses)
+            conn_states.update(str(c.state) for c in shard.connections)
+        return {
+            "shards": shards,
+            "totals": {
+                **totals,
+                "connections_by_state": dict(conn_states),
+                "books": _by_status(books),
+            },
+        }
+
+    def shards_status(self) -> dict[str, Any]:
+        """For /shards/status: per shard its frames, invalid frames by reason, keepalives,
+        messages, triggers, the age of its last frame, gap/resync counters, its outputs and
+        each connection's history."""
+        now = trio.current_time()
+        out = []
+        for shard in self.shards:
+            state, ingest = shard.state, shard.ingest
+            last_frame = max((c.last_frame for c in shard.connections), default=-math.inf)
+            counts = state.counts
+            out.append({
+                "index": shard.index, "assets": len(state.assets),
+                "frames": ingest.frames, "keepalives": ingest.keepalives,
+                "invalid": dict(ingest.invalid), "invalid_total": sum(ingest.invalid.values()),
+                "messages": state.messages, "level_updates": state.level_updates,
+                "triggers": len(state.triggers),
+                "last_frame_age_secs": _age(now, last_frame),
+                "gaps_opened": counts["gaps_opened"], "gaps_resolved": counts["gaps_resolved"],
+                "resyncs_failed": counts["resync_failed"],
+                "resync_replayed": counts["resync_replayed"],
+                "counts": dict(counts), "outputs": shard.sinks.counts(),
+                "connections": [
+                    {"name": c.name, "state": str(c.state), "assets": len(c.assets),
+                     "connects": c.connects, "failures": c.failures, "last_error": c.last_error,
+                     "last_frame_age_secs": _age(now, c.last_frame),
+                     "up_secs": _age(now, c.connected_since) if c.state == "open" else None}
+                    for c in shard.connections
+                ],
+            })  # fmt: skip
+        return {"shards": out, "resync": {"calls": self.resyncer.calls,
+                "fetched": self.resyncer.fetched, "failed": self.resyncer.failed}}  # fmt: skip
 
     def storage_health(self) -> dict[str, Any]:
         """Writer counters per table, and rows the shards could not hand over."""
@@ -256,10 +366,11 @@ class Service:
             loaded = self.alerts.load()
             if loaded:
                 log.info("triggers: %d loaded", loaded)
-            if self.writers is not None and self.cfg.storage.snapshot_interval_secs > 0:
-                nursery.start_soon(self._snapshot_loop, name="snapshots")
-            if self.writers is not None and self.cfg.polymarket.metadata_refresh_secs > 0:
-                nursery.start_soon(self._metadata_loop, name="metadata")
+            hooks = self.lifecycle.hooks.load()
+            if hooks:
+                log.info("lifecycle webhooks: %d loaded", hooks)
+            await nursery.start(self.lifecycle.run, name="lifecycle")
+            await nursery.start(self.scheduler.run, name="cron")
             task_status.started()
 
     def flush(self) -> None:
@@ -277,7 +388,9 @@ class Service:
 
     async def refresh_metadata(self) -> int:
         """Fetch every active market from Gamma into market_metadata; returns the count."""
-        return len(await self._fetch_markets())
+        count = len(await self._fetch_markets())
+        log.info("metadata refresh: %d markets", count)
+        return count
 
     async def _fetch_markets(self) -> list[GammaMarket]:
         """Every active, open market from Gamma, also queued for market_metadata."""
@@ -285,26 +398,14 @@ class Service:
         markets = await fetch_active_markets(
             self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
         )
-        if self.writers is not None:
-            now_us = wall_us()
-            self.writers.put(METADATA, [metadata_row(m, now_us) for m in markets])
+        self.lifecycle.remember(markets)
+        now_us = wall_us()
+        self._store_metadata([metadata_row(m, now_us) for m in markets])
         return markets
 
-    async def _metadata_loop(self) -> None:
-        while True:
-            await trio.sleep(self.cfg.polymarket.metadata_refresh_secs)
-            try:
-                count = await self.refresh_metadata()
-            except VenueError as e:
-                log.warning("metadata refresh failed: %s", e)
-            else:
-                log.info("metadata refresh: %d markets", count)
-
-    async def _snapshot_loop(self) -> None:
-        interval = self.cfg.storage.snapshot_interval_secs
-        while True:
-            await trio.sleep(interval)
-            await self.snapshot()
+    def _store_metadata(self, rows: list[MetadataRow]) -> None:
+        if self.writers is not None:
+            self.writers.put(METADATA, rows)
 
     async def run_bootstrap(self) -> None:
         """Bootstrap from Gamma, retrying with backoff until it succeeds."""
@@ -324,6 +425,15 @@ class Service:
 
     def _on_lifecycle(self, event: NewMarket | MarketResolved) -> None:
         self.lifecycle_events[type(event).__name__] += 1
+        self.lifecycle.on_event(event)
+
+
+def _by_status(statuses: Counter[str]) -> dict[str, int]:
+    return {str(status): statuses[str(status)] for status in BookStatus}
+
+
+def _age(now: float, then: float) -> float | None:
+    return round(now - then, 3) if math.isfinite(then) else None
 
 
 class Running:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from polymon.errors import BadRequest
 from polymon.webhooks.model import Endpoint, SigningSecret
 from polymon.webhooks.signing import encode_secret, generate_secret
-from polymon.webhooks.ssrf import UrlPolicy, check_webhook_url
+from polymon.webhooks.ssrf import Resolver, UrlPolicy, check_webhook_url, system_resolver
 
 
 def signing_secret(given: str, field: str = "webhook_secret") -> str:
@@ -30,6 +30,7 @@ async def vet_receiver(
     *,
     event_types: frozenset[str] = frozenset(),
     secret_field: str = "webhook_secret",
+    resolver: Resolver = system_resolver,
 ) -> Endpoint:
     """An Endpoint for a receiver after the SSRF check a delivery makes (parse, resolve, vet
     every address); its first secret is the signing secret to show the user once.
@@ -37,7 +38,7 @@ async def vet_receiver(
     Raises UnsafeUrl for a URL polymon may not call, BadRequest for a bad secret. The caller
     stores it (`WebhookDelivery.upsert_endpoint`) once the rest of its registration is valid.
     """
-    await check_webhook_url(url, policy)
+    await check_webhook_url(url, policy, resolver)
     secret = signing_secret(given_secret, secret_field)
     return Endpoint(
         id=endpoint_id, url=url, secrets=(SigningSecret(secret),), event_types=event_types
