@@ -99,33 +99,35 @@ class Lifecycle:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Handle WS events and follow new markets until cancelled."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._consume, name="lifecycle-events")
+            nursery.start_soon(self._consume, nursery, name="lifecycle-events")
             nursery.start_soon(self.discovery.retry_loop, name="lifecycle-retries")
             task_status.started()
 
-    async def _consume(self) -> None:
+    async def _consume(self, nursery: trio.Nursery) -> None:
         async with self._events:
             async for event in self._events:
                 try:
-                    await self._handle(event)
+                    if isinstance(event, NewMarket):
+                        await self.discovery.on_new_market(event)
+                    elif await self.resolution.on_resolved(event):
+                        # Recording waits for a poll in progress: not in this loop.
+                        nursery.start_soon(self._record, event.market, name="lifecycle-record")
                 except (PolymonError, OSError) as e:  # one bad event must not stop the others
                     self.counts["errors"] += 1
                     log.warning("lifecycle: %s event for %s: %s",
                                 type(event).__name__, event.market[:80], e)  # fmt: skip
 
-    async def _handle(self, event: LifecycleEvent) -> None:
-        if isinstance(event, NewMarket):
-            await self.discovery.on_new_market(event)
-            return
-        if not await self.resolution.on_resolved(event):
-            return
-        # Record it now, on Gamma's data; a later poll confirms it.
+    async def _record(self, cid: str) -> None:
+        # A WS resolution is recorded at once, on Gamma's data; a later poll confirms it.
         errors: list[str] = []
         async with self._lock:
-            await self.resolution.settle([event.market], Counter(), errors)
+            try:
+                await self.resolution.settle([cid], Counter(), errors)
+            except (PolymonError, OSError) as e:
+                errors.append(str(e))
         if errors:
             self.counts["errors"] += len(errors)
-            log.warning("lifecycle: recording %s: %s", event.market[:18], errors[-1])
+            log.warning("lifecycle: recording %s: %s", cid[:18], errors[-1])
 
     # -- the poll ---------------------------------------------------------------------------
     async def check(self) -> dict[str, object]:

@@ -20,7 +20,6 @@ whatever is still in memory after that is journaled under data_dir before the pr
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -36,7 +35,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from polymon.config import Config
-from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent
+from polymon.core.model import AssetMeta, BookView, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
@@ -50,6 +49,7 @@ from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import migrate_until_ready, open_store
 from polymon.storage.writers import WriterSet
@@ -251,7 +251,8 @@ class Service:
         """Subscribe every active, open market from Gamma (capped by polymarket.max_markets),
         spread over the shards by market; returns how many tokens were new."""
         markets = await self._fetch_markets()
-        added = await self.subscribe(asset_metas(markets))
+        done = self.lifecycle.state.done  # resolved while Gamma may still list them as open
+        added = await self.subscribe(m for m in asset_metas(markets) if m.market not in done)
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
 
@@ -282,64 +283,13 @@ class Service:
     def subscriptions(self) -> dict[str, Any]:
         """For /health/subscriptions: per shard its assets, markets, connections (state and
         asset count) and books by status; and the totals."""
-        now = trio.current_time()
-        shards = []
-        totals: Counter[str] = Counter()
-        books: Counter[str] = Counter()
-        conn_states: Counter[str] = Counter()
-        for shard in self.shards:
-            state = shard.state
-            statuses = Counter(str(state.status(a, now)) for a in state.assets.values())
-            conns = [{"name": c.name, "state": str(c.state), "assets": len(c.assets)}
-                     for c in shard.connections]  # fmt: skip
-            markets = len({a.market for a in state.assets.values()})
-            shards.append({
-                "index": shard.index, "assets": len(state.assets), "markets": markets,
-                "connections": conns, "books": _by_status(statuses),
-            })  # fmt: skip
-            totals.update(assets=len(state.assets), markets=markets, connections=len(conns))
-            books.update(statuses)
-            conn_states.update(str(c.state) for c in shard.connections)
-        return {
-            "shards": shards,
-            "totals": {
-                **totals,
-                "connections_by_state": dict(conn_states),
-                "books": _by_status(books),
-            },
-        }
+        return subscriptions(self.shards, trio.current_time())
 
     def shards_status(self) -> dict[str, Any]:
         """For /shards/status: per shard its frames, invalid frames by reason, keepalives,
         messages, triggers, the age of its last frame, gap/resync counters, its outputs and
-        each connection's history."""
-        now = trio.current_time()
-        out = []
-        for shard in self.shards:
-            state, ingest = shard.state, shard.ingest
-            last_frame = max((c.last_frame for c in shard.connections), default=-math.inf)
-            counts = state.counts
-            out.append({
-                "index": shard.index, "assets": len(state.assets),
-                "frames": ingest.frames, "keepalives": ingest.keepalives,
-                "invalid": dict(ingest.invalid), "invalid_total": sum(ingest.invalid.values()),
-                "messages": state.messages, "level_updates": state.level_updates,
-                "triggers": len(state.triggers),
-                "last_frame_age_secs": _age(now, last_frame),
-                "gaps_opened": counts["gaps_opened"], "gaps_resolved": counts["gaps_resolved"],
-                "resyncs_failed": counts["resync_failed"],
-                "resync_replayed": counts["resync_replayed"],
-                "counts": dict(counts), "outputs": shard.sinks.counts(),
-                "connections": [
-                    {"name": c.name, "state": str(c.state), "assets": len(c.assets),
-                     "connects": c.connects, "failures": c.failures, "last_error": c.last_error,
-                     "last_frame_age_secs": _age(now, c.last_frame),
-                     "up_secs": _age(now, c.connected_since) if c.state == "open" else None}
-                    for c in shard.connections
-                ],
-            })  # fmt: skip
-        return {"shards": out, "resync": {"calls": self.resyncer.calls,
-                "fetched": self.resyncer.fetched, "failed": self.resyncer.failed}}  # fmt: skip
+        each connection's history; and the REST resync counters."""
+        return shards_status(self.shards, self.resyncer, trio.current_time())
 
     def storage_health(self) -> dict[str, Any]:
         """Writer counters per table, and rows the shards could not hand over."""
@@ -426,14 +376,6 @@ class Service:
     def _on_lifecycle(self, event: NewMarket | MarketResolved) -> None:
         self.lifecycle_events[type(event).__name__] += 1
         self.lifecycle.on_event(event)
-
-
-def _by_status(statuses: Counter[str]) -> dict[str, int]:
-    return {str(status): statuses[str(status)] for status in BookStatus}
-
-
-def _age(now: float, then: float) -> float | None:
-    return round(now - then, 3) if math.isfinite(then) else None
 
 
 class Running:
