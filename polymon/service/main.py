@@ -43,6 +43,7 @@ from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
+from polymon.service.api import ServiceApi
 from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.records import metadata_row
@@ -51,7 +52,7 @@ from polymon.service.scheduler import Scheduler
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
-from polymon.storage.store import migrate_until_ready, open_store
+from polymon.storage.store import Store, migrate_until_ready, open_store
 from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
@@ -422,7 +423,9 @@ async def run_service(
                     outer.start_soon(migrate_until_ready, store, name="migrate")
                 writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
                 await outer.start(writers.run, name="writers")
-            service = await _run_until_stopped(cfg, writers, simulate, bootstrap, task_status)
+            service = await _run_until_stopped(
+                cfg, store, writers, simulate, bootstrap, task_status
+            )
             service.flush()
             if writers is not None:
                 writers.close_intake()
@@ -436,6 +439,7 @@ async def run_service(
 
 async def _run_until_stopped(
     cfg: Config,
+    store: Store | None,
     writers: WriterSet | None,
     simulate: bool,
     bootstrap: bool,
@@ -467,8 +471,9 @@ async def _run_until_stopped(
                 service.events.close()  # end SSE streams now, not after hypercorn's grace
 
             app = create_app(
-                service, service.events, heartbeat_secs=cfg.webhooks.sse_heartbeat_secs,
-                triggers=service.alerts, keys=KeyStore(Path(cfg.service.data_dir)),
+                ServiceApi(service, store, cfg), service.events, triggers=service.alerts,
+                keys=KeyStore(Path(cfg.service.data_dir)), http=cfg.http,
+                heartbeat_secs=cfg.webhooks.sse_heartbeat_secs,
             )  # fmt: skip
             binds = await nursery.start(
                 partial(serve, app, _hypercorn_config(cfg), shutdown_trigger=shutdown_trigger),

@@ -92,7 +92,7 @@ async def export_backtest(
     trade id; bars: asset id), at most `limit` of them.
 
     Validates at once (before any query): BadRequest naming granularity, interval (ohlc
-    only), start (< 0), end (<= start) or limit (outside 1..MAX_EXPORT_ROWS).
+    only), start or end (< 0) or limit (outside 1..MAX_EXPORT_ROWS).
     """
     if granularity not in GRANULARITIES:
         raise BadRequest(
@@ -100,14 +100,15 @@ async def export_backtest(
         )
     if isinstance(start_us, bool) or not isinstance(start_us, int) or start_us < 0:
         raise BadRequest(f"start must be a time at or after the epoch, got {start_us!r}")
-    if isinstance(end_us, bool) or not isinstance(end_us, int) or end_us <= start_us:
-        raise BadRequest(f"end must be after start, got start={start_us!r} end={end_us!r}")
+    if isinstance(end_us, bool) or not isinstance(end_us, int) or end_us < 0:
+        raise BadRequest(f"end must be a time at or after the epoch, got {end_us!r}")
     check_limit(limit, MAX_EXPORT_ROWS)
     if isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows <= 0:
         raise BadRequest(f"block_rows must be a positive integer, got {block_rows!r}")
     db = store.database
     asset = "asset_id = {asset:String} AND " if asset_id is not None else ""
-    params: dict[str, Any] = {"asset": asset_id or "", "limit": limit}
+    # An empty range (end <= start) is valid and holds no rows.
+    params: dict[str, Any] = {"asset": asset_id or "", "limit": limit if end_us > start_us else 0}
     if granularity == "ohlc":
         lo, hi = bar_bounds(start_us, end_us, interval_secs(interval))
         params |= {"lo": lo, "hi": hi}

@@ -16,6 +16,8 @@ INTERVALS: Final = {"1m": 60, "5m": 300}
 """OHLC intervals and their length in seconds."""
 OHLC_VIEWS: Final = {"1m": "mv_ob_bbo_1m", "5m": "mv_ob_bbo_5m"}
 
+MIN_HOURS: Final = 0.001
+"""Shortest window (hours, 3.6 s) any query accepts: shorter ones hold no useful data."""
 MAX_HOURS: Final = 24 * 90
 """Longest window (hours) any query here accepts: the raw tables keep 90 days."""
 MAX_EXPORT_ROWS: Final = 1_000_000
@@ -40,11 +42,12 @@ IN_WINDOW: Final = (
 
 
 def window(hours: float, now_us: int) -> tuple[int, int]:
-    """[now - hours, now) in µs; raises BadRequest naming `hours` unless 0 < hours <= MAX."""
+    """[now - hours, now) in µs; raises BadRequest naming `hours` unless
+    MIN_HOURS <= hours <= MAX_HOURS."""
     if isinstance(hours, bool) or not isinstance(hours, int | float):
         raise BadRequest("hours must be a number")
-    if not math.isfinite(hours) or hours <= 0 or hours > MAX_HOURS:
-        raise BadRequest(f"hours must be > 0 and at most {MAX_HOURS}, got {hours}")
+    if not math.isfinite(hours) or hours < MIN_HOURS or hours > MAX_HOURS:
+        raise BadRequest(f"hours must be in {MIN_HOURS}..{MAX_HOURS}, got {hours}")
     return now_us - round(hours * HOUR_US), now_us
 
 

@@ -280,8 +280,8 @@ async def test_export_ohlc_and_trades(store: Store) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "param"),
-    [({"granularity": "minute"}, "granularity"), ({"end_us": 5}, "end"),
-     ({"end_us": 10}, "end"), ({"start_us": -1}, "start"), ({"limit": 0}, "limit"),
+    [({"granularity": "minute"}, "granularity"), ({"end_us": -5}, "end"),
+     ({"start_us": -1}, "start"), ({"limit": 0}, "limit"),
      ({"limit": sql.MAX_EXPORT_ROWS + 1}, "limit"),
      ({"granularity": "ohlc", "interval": "1h"}, "interval")],
 )  # fmt: skip
@@ -290,6 +290,16 @@ async def test_export_rejects_bad_parameters(kwargs: dict[str, Any], param: str)
     with pytest.raises(BadRequest) as caught:
         await backtest.export_backtest(OFFLINE, **args)
     assert param in caught.value.detail
+
+
+async def test_an_empty_range_exports_no_rows(store: Store) -> None:
+    t = time.time_ns() // 1_000_000 - 10 * MIN_MS
+    await put(store, BBO, [bbo_row(1, t, 400_000, 410_000)])
+    for granularity in ("tick", "trades", "ohlc"):
+        export = await backtest.export_backtest(
+            store, ASSET, (t + 5) * 1000, t * 1000, granularity=granularity
+        )
+        assert await collect(export) in ([], [[]])
 
 
 # -- assets with ticks -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from functools import partial
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,26 +15,30 @@ from httpx_sse import aconnect_sse
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from polymon.core.model import BookView
+from polymon.config import load_config
+from polymon.service.api import ServiceApi
+from polymon.service.main import Service
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
+from polymon.web.keys import KeyStore
 
 # httpx leaves its inner response generators unclosed when a client stops reading a stream
 # early (as an SSE client does); that is client-side and not what these tests check.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-class NoBooks:
-    def book_view(self, asset_id: str, depth: int | None) -> BookView | None:
-        return None
-
-    def health(self) -> dict[str, Any]:
-        return {}
+AUTH: dict[str, str] = {}  # the X-API-Key header, set by the server fixture
 
 
 @pytest.fixture
-async def server(nursery: trio.Nursery) -> AsyncIterator[tuple[str, EventBuffer, trio.Event]]:
+async def server(
+    nursery: trio.Nursery, tmp_path: Path
+) -> AsyncIterator[tuple[str, EventBuffer, trio.Event]]:
     buffer = EventBuffer(size=120, queue_size=1000)
+    keys = KeyStore(tmp_path)
+    AUTH["X-API-Key"] = keys.create("sse", "enterprise")[1]
+    cfg = load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)},
+                                                   "storage": {"enabled": False}})  # fmt: skip
     stop = trio.Event()
     config = Config()
     config.bind = ["127.0.0.1:0"]
@@ -44,10 +48,12 @@ async def server(nursery: trio.Nursery) -> AsyncIterator[tuple[str, EventBuffer,
         await stop.wait()
         buffer.close()
 
-    app = create_app(NoBooks(), buffer, heartbeat_secs=0.2)
-    binds = await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown))
-    yield binds[0], buffer, stop
-    stop.set()
+    async with httpx.AsyncClient() as http:
+        api = ServiceApi(Service(cfg, http), None, cfg)
+        app = create_app(api, buffer, keys=keys, heartbeat_secs=0.2)
+        binds = await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown))
+        yield binds[0], buffer, stop
+        stop.set()
 
 
 def publish(buffer: EventBuffer, start: int, count: int) -> None:
@@ -74,7 +80,7 @@ async def test_replay_after_a_reconnect_misses_and_repeats_nothing(
     server: tuple[str, EventBuffer, trio.Event], nursery: trio.Nursery
 ) -> None:
     url, buffer, _stop = server
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=10) as client:
         first: list[tuple[str, str]] = []
 
         async def reader() -> None:
@@ -97,7 +103,7 @@ async def test_an_id_older_than_the_buffer_gets_a_reset(
 ) -> None:
     url, buffer, _stop = server
     publish(buffer, 0, 200)  # the ring keeps the last 120
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=10) as client:
         got = await read(client, 1, **{"Last-Event-ID": "5"})
     assert got == [("", "reset")]
 
@@ -108,7 +114,7 @@ async def test_heartbeats_flow_and_shutdown_ends_open_streams(
     url, buffer, stop = server
     received = b""
     async with (
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=10) as client,
         client.stream("GET", "/api/v1/triggers/events/sse") as response,
     ):
         assert response.headers["content-type"] == "text/event-stream"
@@ -126,7 +132,7 @@ async def test_recent_events_and_status(server: tuple[str, EventBuffer, trio.Eve
     url, buffer, _stop = server
     publish(buffer, 0, 5)
     buffer.publish([("SPREAD_WIDE", b'{"x": 1}')], now_us=0)
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH) as client:
         recent = (await client.get("/api/v1/triggers/events?limit=3")).json()
         wide = (await client.get("/api/v1/triggers/events?type=SPREAD_WIDE")).json()
         status = (await client.get("/api/v1/triggers/events/status")).json()
