@@ -21,10 +21,14 @@ async def delete_test_data(store: Store, prefix: str, *, dry_run: bool) -> dict[
     (and the market_metadata rows of markets whose condition id does). Returns rows per table
     as counted before deleting. Deletes are synchronous mutations: done when this returns.
 
-    Raises BadRequest for a prefix shorter than MIN_PREFIX (it would match real data).
+    Raises BadRequest for a prefix shorter than MIN_PREFIX or not starting with a letter (it
+    could match real data).
     """
-    if len(prefix) < MIN_PREFIX:
-        raise BadRequest(f"prefix must be at least {MIN_PREFIX} characters")
+    if len(prefix) < MIN_PREFIX or not prefix[0].isalpha():
+        raise BadRequest(
+            f"prefix must be at least {MIN_PREFIX} characters and start with a letter"
+            " (real token ids are decimal, condition ids start with 0x)"
+        )
     db = store.database
     where = dict.fromkeys(ASSET_TABLES, "startsWith(asset_id, {p:String})")
     where["market_metadata"] = "startsWith(condition_id, {p:String})"

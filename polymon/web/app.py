@@ -39,6 +39,15 @@ seconds) and `-Tier`. Errors are JSON `{"error", "detail"}`. Prices and sizes ar
 decimal strings."""
 
 
+async def _drain_body(response: Response) -> None:
+    """Read whatever is left of the request body (a 401, 405 or 429 answered before reading
+    it): hypercorn otherwise stalls the next request on a keep-alive connection."""
+    try:
+        await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    except HTTPException:  # too large: do not read it, do not reuse the connection
+        response.headers["Connection"] = "close"
+
+
 def create_app(
     backend: Backend,
     events: EventBuffer | None = None,
@@ -88,6 +97,8 @@ def create_app(
         metrics.observe(
             request.method, route, response.status_code, time.perf_counter() - g.started
         )
+        if request.content_length or "Transfer-Encoding" in request.headers:
+            await _drain_body(response)
         return guard.after(response)
 
     @app.errorhandler(RequestError)

@@ -16,7 +16,22 @@ from polymon.core.history import AssetTicks, MarketInfo, Stats24h
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Hours = Annotated[float, msgspec.Meta(ge=0.001, le=2160)]
-Prefix = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_:-]+$")]
+# Starts with a letter: real token ids are decimal and condition ids start with "0x", so a
+# cleanup prefix can never match venue data.
+Prefix = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_:-]+$")
+]
+TimeParam = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=40,
+        description="Unix seconds, or an ISO 8601 date or date-time (UTC unless offset)",
+        extra_json_schema={"anyOf": [
+            {"format": "date"}, {"format": "date-time"},
+            {"pattern": r"^[0-9]{1,11}(\.[0-9]{1,6})?$"},
+        ]},
+    ),
+]  # fmt: skip
 AssetId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -146,8 +161,8 @@ class ExportQuery(Query, frozen=True):
     """
 
     asset_id: AssetId | None = None
-    start: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    end: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    start: TimeParam | None = None
+    end: TimeParam | None = None
     granularity: Literal["tick", "trades", "ohlc"] = "tick"
     interval: Literal["1m", "5m"] = "1m"
     limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100_000
@@ -320,14 +335,13 @@ class WebhookIdQuery(Query, frozen=True):
 
 
 class CleanupBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which test data to delete: assets and markets whose id starts with `prefix`.
+    """Which test data to delete: assets and markets whose id starts with `prefix` (a letter
+    first, so it cannot match a real token or condition id).
 
     dry_run counts what would go without deleting anything.
     """
 
-    prefix: Annotated[
-        str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_:-]+$")
-    ] = "test"
+    prefix: Prefix = "test"
     dry_run: bool = False
 
 

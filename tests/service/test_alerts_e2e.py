@@ -88,7 +88,9 @@ async def test_a_trigger_reaches_webhook_and_sse_once_per_event(
         events: list[dict[str, Any]] = []
         with trio.move_on_after(20):
             async with (
-                aconnect_sse(client, "GET", "/api/v1/triggers/events/sse?last_event_id=0") as es,
+                aconnect_sse(
+                    client, "GET", "/api/v1/triggers/events/sse?last_event_id=0", headers=auth
+                ) as es,
                 aclosing(es.aiter_sse()) as stream,
             ):
                 async for sse in stream:
@@ -98,7 +100,9 @@ async def test_a_trigger_reaches_webhook_and_sse_once_per_event(
         assert len(events) == 1
         assert {e["trigger_id"] for e in events} == {trigger_id}
         await trio.sleep(2)  # the velocity stays above the count: no new crossing, no new event
-        recent = (await client.get("/api/v1/triggers/events?type=QUOTE_VELOCITY")).json()
+        recent = (
+            await client.get("/api/v1/triggers/events?type=QUOTE_VELOCITY", headers=auth)
+        ).json()
         assert [e["data"]["trigger_id"] for e in recent["events"]] == [trigger_id]
         assert all(e["processing_latency_us"] >= 0 for e in events)
 

@@ -61,8 +61,9 @@ def blueprint(ctx: Context) -> Blueprint:
         export never sits in memory. Times in rows are Unix µs (`t` of a bar: Unix s).
         """
         q = query(ExportQuery)
-        end_us = parse_time_us(q.end, "end") if q.end else int(time.time() * 1_000_000)
-        start_us = parse_time_us(q.start, "start") if q.start else max(0, end_us - DAY_US)
+        now_us = int(time.time() * 1_000_000)
+        end_us = now_us if q.end is None else parse_time_us(q.end, "end")
+        start_us = max(0, end_us - DAY_US) if q.start is None else parse_time_us(q.start, "start")
         rows = await backend.export(
             q.asset_id, start_us, end_us, q.granularity, q.limit, q.interval
         )
