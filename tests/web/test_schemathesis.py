@@ -81,7 +81,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(tmp_path: Path) 
         ]  # fmt: skip
         for operation_id in EXCLUDED:
             command += ["--exclude-operation-id", operation_id]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900,
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path,
                                 env=os.environ | {"NO_COLOR": "1"})  # fmt: skip
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     finally:
