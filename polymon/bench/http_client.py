@@ -1,0 +1,85 @@
+"""The load generator of the HTTP bench, run as its own process (`python -m
+polymon.bench.http_client URL SECONDS CONCURRENCY PATH...`): CONCURRENCY keep-alive connections
+each send GET requests back to back, cycling through the paths, for SECONDS. Prints one JSON
+object: requests, non-200 responses, seconds, and the latency of each request in µs.
+
+Raw HTTP/1.1 over trio sockets: an HTTP client library would cost more CPU than the server
+under test on a small host, and the bench would measure the client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from urllib.parse import urlsplit
+
+import trio
+
+
+async def _connection(
+    host: str, port: int, paths: list[str], deadline: float, out: dict[str, list[int]]
+) -> None:
+    stream = await trio.open_tcp_stream(host, port)
+    requests = [
+        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode() for p in paths
+    ]
+    buffer = b""
+    async with stream:
+        for request in itertools.cycle(requests):
+            if time.monotonic() >= deadline:
+                return
+            start = time.perf_counter_ns()
+            await stream.send_all(request)
+            while b"\r\n\r\n" not in buffer:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(buffer) < length:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            buffer = buffer[length:]
+            out["latency_us"].append((time.perf_counter_ns() - start) // 1000)
+            if not head.startswith(b"HTTP/1.1 200"):
+                out["errors"].append(int(head[9:12]))
+
+
+async def load(url: str, seconds: float, concurrency: int, paths: list[str]) -> dict[str, object]:
+    """Run the load and return its measurements."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    out: dict[str, list[int]] = {"latency_us": [], "errors": []}
+    start = time.monotonic()
+    deadline = start + seconds
+    async with trio.open_nursery() as nursery:
+        for i in range(concurrency):
+            mine = paths[i % len(paths) :] + paths[: i % len(paths)]
+            nursery.start_soon(_connection, host, port, mine, deadline, out)
+    return {
+        "requests": len(out["latency_us"]),
+        "errors": len(out["errors"]),
+        "statuses": sorted(set(out["errors"])),
+        "seconds": time.monotonic() - start,
+        "latency_us": out["latency_us"],
+    }
+
+
+def main() -> None:
+    """Entry point: arguments URL SECONDS CONCURRENCY PATH..., prints the JSON result."""
+    url, seconds, concurrency, *paths = sys.argv[1:]
+    result = trio.run(load, url, float(seconds), int(concurrency), paths)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
