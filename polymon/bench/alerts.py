@@ -1,111 +1,244 @@
-"""`polymon bench` alert latency: frame receipt -> event read by an SSE client, under load.
+"""`polymon bench` alert latency: frame receipt -> event parsed by an SSE client, under load.
 
-A simulated exchange runs in its own process at `rate` book events per second. polymon runs
-in this process (storage off, so only ingest and alerts are measured) with ten price
-triggers on every token, and an SSE client reads `GET /api/v1/triggers/events/sse`. The
-latency of each event is the client's arrival time minus `received_us`, the wall time at
-which polymon received the frame that caused it.
+Three processes, as in production: a simulated exchange at `rate` book events per second
+(`polymon.bench.paced`), polymon (this process; storage off unless asked, so ingest and alerts
+are what is measured), and the measuring SSE client (`polymon.bench.sse_client`), which reads
+`GET /api/v1/triggers/events/sse` like any user. Every token gets ten price triggers with
+thresholds a fraction of a tick apart around its price, so events keep coming while the
+prices wander. The latency of an event is the client's wall time once it has parsed it minus
+`received_us`, the wall time at which polymon's WebSocket reader received the frame that
+caused it.
+
+Only the steady state is measured: the triggers are registered before polymon subscribes
+(registering thousands while the feed runs blocks its reader long enough for the simulator to
+drop polymon as a slow consumer, and the reconnect's dump of every book would land in the
+window), and the window opens once every connection has stayed up with every book synced for
+a while. Reconnects during the window are reported on the result line.
+
+    python -m polymon.bench.alerts [--seconds S] [--rate R] [--markets N] [--storage]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import aclosing
 from functools import partial
 from typing import Any
 
 import httpx
 import msgspec
 import trio
-from httpx_sse import aconnect_sse
 
 from polymon.config import load_config
+from polymon.polymarket.gamma import asset_metas, fetch_active_markets
+from polymon.polymarket.rest import fetch_books
+from polymon.polymarket.schemas import RestBook
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_STEADY_SECS = 1.0  # connections up and books synced for this long before measuring
+_TRIGGERS_PER_TOKEN = 10
+_DEFAULT_TICK_UNITS = 10_000  # 0.01 in 1e-6 price units
 
 
 def _all_synced(handle: Any) -> bool:
-    return all(st.timestamp_ms for s in handle.service.shards for st in s.state.assets.values())
+    return all(
+        st.timestamp_ms and st.gap is None
+        for s in handle.service.shards
+        for st in s.state.assets.values()
+    )
 
 
-async def _measure(sim_url: str, seconds: float, data_dir: str) -> tuple[list[int], int, float]:
+def _connects(handle: Any) -> int:
+    return sum(c.connects for s in handle.service.shards for c in s.connections)
+
+
+def _all_open(handle: Any) -> bool:
+    return all(c.state == "open" for s in handle.service.shards for c in s.connections)
+
+
+def _thresholds(book: RestBook, tick_size: str) -> list[int]:
+    """Price thresholds (1e-6 units) a quarter tick off each of the ten ticks around the mid."""
+    bids = [round(float(level.price) * 1e6) for level in book.bids]
+    asks = [round(float(level.price) * 1e6) for level in book.asks]
+    bid, ask = max(bids, default=0), min(asks, default=0)
+    mid = (bid + ask) // 2 if bid and ask else bid or ask or 500_000
+    try:
+        tick = round(float(book.tick_size or tick_size) * 1e6) or _DEFAULT_TICK_UNITS
+    except ValueError:
+        tick = _DEFAULT_TICK_UNITS
+    half = _TRIGGERS_PER_TOKEN // 2
+    levels = (mid + (k - half) * tick + tick // 4 for k in range(_TRIGGERS_PER_TOKEN))
+    return [min(max(level, 1_000), 999_000) for level in levels]
+
+
+async def _trigger_bodies(sim_url: str) -> list[bytes]:
+    """Registration bodies of every token's triggers, around the venue's current prices."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        metas = asset_metas(await fetch_active_markets(http, sim_url))
+        books = await fetch_books(http, sim_url, [m.asset_id for m in metas])
+    by_asset = {book.asset_id: book for book in books}
+    bodies = []
+    for meta in metas:
+        book = by_asset.get(meta.asset_id)
+        if book is None:
+            continue
+        for k, units in enumerate(_thresholds(book, meta.tick_size)):
+            kind = "PRICE_ABOVE" if k % 2 else "PRICE_BELOW"
+            bodies.append(msgspec.json.encode(
+                {"asset_id": meta.asset_id, "condition_id": meta.market, "cooldown_ms": 0,
+                 "condition": {"type": kind, "threshold": f"{units / 1e6:.6f}"}}
+            ))  # fmt: skip
+    return bodies
+
+
+async def _wait_steady(handle: Any) -> None:
+    steady_since, connects = trio.current_time(), _connects(handle)
+    while trio.current_time() - steady_since < _STEADY_SECS:
+        await trio.sleep(0.1)
+        now_connects = _connects(handle)
+        if now_connects != connects or not _all_open(handle) or not _all_synced(handle):
+            steady_since, connects = trio.current_time(), now_connects
+
+
+async def _read_line(stream: trio.abc.ReceiveStream, buffer: bytearray) -> bytes:
+    while b"\n" not in buffer:
+        data = await stream.receive_some()
+        if not data:
+            raise RuntimeError("the SSE client process ended early")
+        buffer += data
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line
+
+
+class Window(msgspec.Struct):
+    """What one measurement window saw."""
+
+    events: list[tuple[int, int, int]]
+    """(received, published, parsed by the client) wall µs of every event."""
+    frames: int
+    seconds: float
+    reconnects: int
+    cpu_share: float
+
+
+async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -> Window:
     from polymon.service.main import Running, run_service
 
     ws = sim_url.replace("http://", "ws://") + "/ws/market"
     cfg = load_config(None, environ={}, overrides={
         "service": {"data_dir": data_dir}, "http": {"port": 0},
-        "storage": {"enabled": False},
+        "storage": {"enabled": storage},
         "polymarket": {"ws_url": ws, "clob_url": sim_url, "gamma_url": sim_url, "shards": 2},
         "webhooks": {"event_buffer_size": 10_000, "sse_client_queue": 100_000},
     })  # fmt: skip
-    latencies: list[int] = []
+    bodies = await _trigger_bodies(sim_url)
     async with trio.open_nursery() as nursery:
-        handle: Running = await nursery.start(partial(run_service, cfg))
+        # Triggers first, as persisted ones are loaded at start-up: registering thousands
+        # (each rewrites and fsyncs the registry) while the feed runs would block its reader
+        # for seconds, and the simulator would drop polymon as a slow consumer.
+        handle: Running = await nursery.start(partial(run_service, cfg, bootstrap=False))
+        for body in bodies:
+            await handle.service.alerts.register(body)
+        nursery.start_soon(handle.service.run_bootstrap, name="bootstrap")
         with trio.fail_after(60):
             await handle.service.bootstrapped.wait()
             while not _all_synced(handle):  # noqa: ASYNC110 - the feed fills the books
                 await trio.sleep(0.1)
-        for shard in handle.service.shards:
-            for asset_id in list(shard.state.assets):
-                for k in range(10):
-                    kind = "PRICE_ABOVE" if k % 2 else "PRICE_BELOW"
-                    body = {"asset_id": asset_id, "cooldown_ms": 0, "condition":
-                            {"type": kind, "threshold": round(0.3 + 0.04 * k, 2)}}  # fmt: skip
-                    await handle.service.alerts.register(msgspec.json.encode(body))
-        frames0 = sum(s.ingest.frames for s in handle.service.shards)
-        started = time.perf_counter()
-        path = "/api/v1/triggers/events/sse"
-        async with httpx.AsyncClient(base_url=handle.http_url, timeout=30) as client:
-            with trio.move_on_after(seconds):
-                async with aconnect_sse(client, "GET", path) as es, aclosing(es.aiter_sse()) as it:
-                    async for sse in it:
-                        if sse.data:
-                            event = json.loads(sse.data)
-                            latencies.append(time.time_ns() // 1000 - event["received_us"])
-        elapsed = time.perf_counter() - started
+        with trio.fail_after(60):
+            await _wait_steady(handle)
+        url = handle.http_url + "/api/v1/triggers/events/sse"
+        client = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "polymon.bench.sse_client", url, str(seconds)],
+            stdout=subprocess.PIPE,
+        )
+        assert client.stdout is not None
+        buffer = bytearray()
+        with trio.fail_after(seconds + 60):
+            await _read_line(client.stdout, buffer)  # "ready": the stream is subscribed
+            frames0 = sum(s.ingest.frames for s in handle.service.shards)
+            connects0 = _connects(handle)
+            started, cpu0 = time.perf_counter(), time.process_time()
+            line = await _read_line(client.stdout, buffer)
+            events = [(r, f, c) for r, f, c in json.loads(line)]
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu0
+            await client.wait()
         frames = sum(s.ingest.frames for s in handle.service.shards) - frames0
+        reconnects = _connects(handle) - connects0
         handle.stop()
-    return latencies, frames, elapsed
+    return Window(events, frames, elapsed, reconnects, cpu / elapsed)
 
 
-def bench_alert_latency(*, rate: float = 5000.0, seconds: float = 5.0, markets: int = 100) -> str:
-    """One line: p50/p99 frame receipt -> SSE client, at `rate` book events per second."""
-    port = _free_port()
-    env = os.environ | {"POLYMON_SIMULATOR__RATE_PER_SEC": str(rate),
-                        "POLYMON_SIMULATOR__MARKETS": str(markets)}  # fmt: skip
+_SIM_QUEUE_FRAMES = 1 << 20
+
+
+def _run_simulator(rate: float, markets: int, cwd: str) -> tuple[subprocess.Popen[str], int]:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "polymon.bench.paced", str(markets), str(rate),
+         str(_SIM_QUEUE_FRAMES)],
+        cwd=cwd, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    line = sim.stdout.readline().strip()
+    if not line.isdigit():
+        sim.terminate()
+        raise RuntimeError("the simulator did not start")
+    return sim, int(line)
+
+
+def measure_alert_latency(
+    *, rate: float = 5000.0, seconds: float = 5.0, markets: int = 100, storage: bool = False
+) -> Window:
+    """One measurement window of frame receipt -> SSE client latency (see the module doc)."""
     with tempfile.TemporaryDirectory(prefix="polymon-bench-") as tmp:
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "polymon", "simulate", "--port", str(port)],
-            env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        sim, port = _run_simulator(rate, markets, tmp)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the simulator did not start") from None
-                    time.sleep(0.1)
-            lat, frames, elapsed = trio.run(_measure, f"http://127.0.0.1:{port}", seconds, tmp)
+            return trio.run(_measure, f"http://127.0.0.1:{port}", seconds, tmp, storage)
         finally:
             sim.terminate()
             sim.wait(timeout=10)
-    lat.sort()
-    if not lat:
-        return f"{'alerts: frame -> SSE client':<34} no events"
-    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    return (f"{'alerts: frame -> SSE client':<34} {frames / elapsed:,.0f} frames/s in, "
-            f"{len(lat):,} events: p50 {p50 / 1000:.2f} ms  p99 {p99 / 1000:.2f} ms "
-            f"(target p99 < 5 ms at 5k frames/s)")  # fmt: skip
+
+
+def bench_alert_latency(
+    *, rate: float = 5000.0, seconds: float = 5.0, markets: int = 100, storage: bool = False
+) -> str:
+    """One line: p50/p99 frame receipt -> SSE client, at `rate` book events per second."""
+    w = measure_alert_latency(rate=rate, seconds=seconds, markets=markets, storage=storage)
+    return summary_line("alerts: frame -> SSE client" + (", storage on" if storage else ""), w)
+
+
+def summary_line(name: str, w: Window) -> str:
+    """The bench line of one window: rate in, p50/p99/max end to end, p99 inside polymon."""
+    if not w.events:
+        return f"{name:<34} no events"
+    lat = sorted(parsed - received for received, _, parsed in w.events)
+    inside = sorted(published - received for received, published, _ in w.events)
+    return (f"{name:<34} {w.frames / w.seconds:,.0f} frames/s in, {len(lat):,} events: "
+            f"p50 {_p(lat, 0.5)} ms  p99 {_p(lat, 0.99)} ms  max {_p(lat, 1)} ms; "
+            f"receipt -> published p99 {_p(inside, 0.99)} ms "
+            f"(polymon CPU {w.cpu_share:.0%}, {w.reconnects} reconnects; "
+            f"target p99 < 5 ms at 5k frames/s)")  # fmt: skip
+
+
+def _p(sorted_us: list[int], q: float) -> str:
+    return f"{sorted_us[min(len(sorted_us) - 1, int(len(sorted_us) * q))] / 1000:.2f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m polymon.bench.alerts`: only the alert latency phase."""
+    parser = argparse.ArgumentParser(prog="python -m polymon.bench.alerts")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--markets", type=int, default=100)
+    parser.add_argument("--storage", action="store_true", help="with the ClickHouse writers")
+    args = parser.parse_args(argv)
+    print(bench_alert_latency(rate=args.rate, seconds=args.seconds, markets=args.markets,
+                              storage=args.storage))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

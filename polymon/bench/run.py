@@ -188,7 +188,8 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     for line in trigger_lines(state, ingest, frames):
         print(line)
-    print(bench_alert_latency(rate=5000.0, seconds=max(3.0, seconds)))
+    for storage in (False, True):
+        print(bench_alert_latency(rate=5000.0, seconds=max(5.0, seconds), storage=storage))
     e2e_markets = min(markets, 100)  # one connection carries at most 200 tokens
     e2e_frames = max(20_000, int(20_000 * seconds))
     proc, port = _flood_server(e2e_markets, e2e_frames)
