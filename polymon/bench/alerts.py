@@ -37,6 +37,7 @@ from polymon.config import load_config
 from polymon.polymarket.gamma import asset_metas, fetch_active_markets
 from polymon.polymarket.rest import fetch_books
 from polymon.polymarket.schemas import RestBook
+from polymon.runtime import tune_runtime
 
 _STEADY_SECS = 1.0  # connections up and books synced for this long before measuring
 _TRIGGERS_PER_TOKEN = 10
@@ -148,6 +149,7 @@ async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -
             await handle.service.bootstrapped.wait()
             while not _all_synced(handle):  # noqa: ASYNC110 - the feed fills the books
                 await trio.sleep(0.1)
+        tune_runtime()  # where the service calls it: once started, bootstrapped
         with trio.fail_after(60):
             await _wait_steady(handle)
         url = handle.http_url + "/api/v1/triggers/events/sse"

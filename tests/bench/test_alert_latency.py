@@ -1,13 +1,37 @@
-"""The alert latency bench: trigger thresholds and the result line.
+"""The alert latency work: the bench's thresholds and result line, and the runtime tuning.
 
 Correctness only; how fast anything is lives in `polymon bench`.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
+from collections.abc import Iterator
+
+import pytest
+
 from polymon.bench.alerts import Window, _thresholds, summary_line
 from polymon.polymarket.schemas import Level, RestBook
+from polymon.runtime import tune_runtime
 from tests.storage.helpers import ASSET
+
+
+@pytest.fixture
+def restore_runtime() -> Iterator[None]:
+    interval = sys.getswitchinterval()
+    yield
+    gc.unfreeze()
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("restore_runtime")
+def test_tune_runtime_freezes_the_heap_and_shortens_the_switch_interval() -> None:
+    tune_runtime(switch_interval_secs=0.002)
+    assert gc.get_freeze_count() > 0
+    assert sys.getswitchinterval() == pytest.approx(0.002)
+    tune_runtime(switch_interval_secs=0.002)  # idempotent
+    assert sys.getswitchinterval() == pytest.approx(0.002)
 
 
 def _book(bids: list[str], asks: list[str], tick: str = "0.01") -> RestBook:
