@@ -173,8 +173,20 @@ def simulate(
 @main.command()
 @click.option("--seconds", type=float, default=5.0, help="Duration of each timed phase.")
 @click.option("--markets", type=int, default=200, help="Simulated markets in the generated load.")
-def bench(seconds: float, markets: int) -> None:
-    """Measure the hot path and the loopback end-to-end path on this host."""
-    from polymon.bench.run import run_bench
+@click.option(
+    "--only",
+    type=click.Choice(["all", "engine", "http"]),
+    default="all",
+    help="engine: hot path, storage, triggers, alerts, loopback; http: the API under load.",
+)
+def bench(seconds: float, markets: int, only: str) -> None:
+    """Measure the hot path, storage, alerts, the loopback end-to-end path and the HTTP API
+    on this host."""
+    if only in ("all", "engine"):
+        from polymon.bench.run import run_bench
 
-    run_bench(seconds=seconds, markets=markets)
+        run_bench(seconds=seconds, markets=markets)
+    if only in ("all", "http"):
+        from polymon.bench.http import bench_http
+
+        print(bench_http(seconds=max(seconds, 5.0)), flush=True)
