@@ -447,6 +447,7 @@ class ShardState:
         )  # fmt: skip
         self.out.gaps.append(state.gap)
         self.counts["gaps_opened"] += 1
+        self.counts["gap_" + reason] += 1  # per-reason totals for /metrics
 
     def _resolve(self, state: AssetState, wall_us: int, how: str) -> None:
         gap = state.gap
