@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +40,7 @@ from polymon.polymarket.gamma import asset_metas, fetch_active_markets
 from polymon.polymarket.rest import fetch_books
 from polymon.polymarket.schemas import RestBook
 from polymon.runtime import tune_runtime
+from polymon.web.keys import KeyStore
 
 _STEADY_SECS = 1.0  # connections up and books synced for this long before measuring
 _TRIGGERS_PER_TOKEN = 10
@@ -137,6 +140,7 @@ async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -
         "webhooks": {"event_buffer_size": 10_000, "sse_client_queue": 100_000},
     })  # fmt: skip
     bodies = await _trigger_bodies(sim_url)
+    _record, api_key = KeyStore(Path(data_dir)).create("bench", "enterprise")
     async with trio.open_nursery() as nursery:
         # Triggers first, as persisted ones are loaded at start-up: registering thousands
         # (each rewrites and fsyncs the registry) while the feed runs would block its reader
@@ -156,6 +160,7 @@ async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -
         client = await trio.lowlevel.open_process(
             [sys.executable, "-m", "polymon.bench.sse_client", url, str(seconds)],
             stdout=subprocess.PIPE,
+            env=os.environ | {"POLYMON_BENCH_API_KEY": api_key},
         )
         assert client.stdout is not None
         buffer = bytearray()
