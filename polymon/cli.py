@@ -78,13 +78,33 @@ def main() -> None:
 @click.option("--simulate", is_flag=True, help="Use a simulated exchange started in-process.")
 def run(config_path: str | None, simulate: bool) -> None:
     """Run the service: ingest, books, HTTP API."""
-    from polymon.service.main import run_service
+    from polymon.runtime import tune_runtime
+    from polymon.service.main import Running, run_service
 
     cfg = _load(config_path)
     logging.getLogger().setLevel(cfg.service.log_level.upper())
 
+    async def started(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
+        tuner = trio.CancelScope()
+
+        async def serve(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await run_service(cfg, simulate=simulate, task_status=task_status)
+            finally:
+                tuner.cancel()  # stopped before bootstrapping: nothing left to tune
+
+        async def tune(handle: Running) -> None:
+            with tuner:
+                await handle.service.bootstrapped.wait()
+                tune_runtime()  # the start-up heap is built: freeze it out of the GC
+
+        async with trio.open_nursery() as nursery:
+            handle: Running = await nursery.start(serve)
+            nursery.start_soon(tune, handle)
+            task_status.started(handle)
+
     async def _main() -> None:
-        await _until_signal(run_service, cfg, simulate=simulate)
+        await _until_signal(started)
 
     _run_trio(_main)
 
