@@ -16,7 +16,7 @@
   journaled synchronously before the task ends.
 
 A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step with a
-checkpoint between slices (a slice is a fraction of a millisecond). A worker thread would not
+checkpoint between slices (a slice is well under a millisecond). A worker thread would not
 run it in parallel (the conversion is Python code, it holds the GIL) and would make the loop
 wait for the GIL up to the interpreter's switch interval (5 ms by default) each time it comes
 back from I/O: that delay went straight into the alert latency.
@@ -80,8 +80,9 @@ class WriterStats(msgspec.Struct, kw_only=True):
 
 
 _COALESCE = 5
-CONVERT_SLICE_ROWS = 1000
-"""Rows converted per step of the event loop (about 0.3-0.5 ms on a slow 2-core VM)."""
+CONVERT_SLICE_ROWS = 250
+"""Rows converted per step of the event loop: 0.2-0.5 ms in the running service on the 2-core
+VM (0.8-2 µs a row there: four times the cost of a warm micro-benchmark)."""
 _CONVERT_ERRORS = (StorageRejected, ValueError, TypeError, KeyError, IndexError)
 
 
