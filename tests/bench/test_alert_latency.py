@@ -165,8 +165,9 @@ def test_thresholds_stay_inside_the_valid_price_range() -> None:
 
 def test_the_summary_line_reports_percentiles_and_the_share_inside_polymon() -> None:
     events = [(1_000, 1_000 + 100, 1_000 + 500 + 10 * i) for i in range(100)]
-    line = summary_line("alerts", Window(events, frames=5000, seconds=1.0, reconnects=0,
-                                         cpu_share=0.5))  # fmt: skip
+    window = Window(events, frames=5000, seconds=1.0, reconnects=0, cpu_share=0.5,
+                    stalls_us=[600] * 99 + [7_000])  # fmt: skip
+    line = summary_line("alerts", window)
     assert "5,000 frames/s in, 100 events: p50 1.00 ms  p99 1.49 ms  max 1.49 ms" in line
-    assert "receipt -> published p99 0.10 ms" in line
+    assert "receipt -> published p99 0.10 ms; loop stalls p99 7.00 max 7.00 ms" in line
     assert summary_line("alerts", Window([], 0, 1.0, 0, 0.0)).endswith("no events")
