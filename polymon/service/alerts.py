@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import trio
+import trio.lowlevel
 
 from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
@@ -90,6 +92,9 @@ class Alerts:
     async def register(self, body: bytes) -> tuple[Trigger, str]:
         """Validate, persist and place a trigger; returns it and its webhook secret ("" when
         it has no webhook). Raises BadRequest (or UnsafeUrl) naming what is wrong."""
+        return await self._register(body, save=True)
+
+    async def _register(self, body: bytes, *, save: bool) -> tuple[Trigger, str]:
         spec = decode_trigger_spec(body)
         if not spec.condition_id:
             market = self.market_of(spec.asset_id)
@@ -112,7 +117,8 @@ class Alerts:
             self.webhooks.upsert_endpoint(endpoint)
         self.place(trigger)
         self.triggers[trigger.trigger_id] = trigger
-        self._save()
+        if save:
+            self._save()
         return trigger, secret
 
     async def init_production(self) -> int:
@@ -135,12 +141,22 @@ class Alerts:
                         "cooldown_ms": self.cfg.init_cooldown_ms,
                         "condition": {"type": kind, "threshold": threshold,
                                       "paired_asset_id": no}}  # fmt: skip
-                await self.register(_encode(body))
+                await self._register(_encode(body), save=False)
                 created += 1
+                # Thousands of markets: let the feed readers run between registrations.
+                await trio.lowlevel.checkpoint()
+        if created:
+            self._save()  # once, not per trigger: the file holds every trigger
         return created
 
     def remove(self, trigger_id: str) -> bool:
         """Unplace and forget a trigger and its webhook endpoint; False if unknown."""
+        removed = self._forget(trigger_id)
+        if removed:
+            self._save()
+        return removed
+
+    def _forget(self, trigger_id: str) -> bool:
         trigger = self.triggers.pop(trigger_id, None)
         if trigger is None:
             return False
@@ -148,14 +164,14 @@ class Alerts:
         if trigger.spec.webhook_url:
             with contextlib.suppress(NotFound):  # already gone is fine
                 self.webhooks.remove_endpoint(trigger_id)
-        self._save()
         return True
 
     def remove_all(self) -> int:
         """Remove every trigger; returns how many there were."""
         ids = list(self.triggers)
         for trigger_id in ids:
-            self.remove(trigger_id)
+            self._forget(trigger_id)
+        self._save()
         return len(ids)
 
     def listing(self) -> list[dict[str, object]]:

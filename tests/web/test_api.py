@@ -150,8 +150,11 @@ async def test_market_routes_serve_metadata_books_stats_and_candles(api: Api) ->
     assert details["book"]["status"] == "fresh"
 
     async def candles() -> bool:
-        r = await c.get(f"/api/v1/ohlc/{asset}", params={"interval": "1m", "hours": 1})
-        return r.status_code == 200 and len(r.json()["candles"]) > 0
+        for interval in ("1m", "5m"):  # the 5m bars are fed from the 1m view's inserts
+            r = await c.get(f"/api/v1/ohlc/{asset}", params={"interval": interval, "hours": 1})
+            if r.status_code != 200 or not r.json()["candles"]:
+                return False
+        return True
 
     await wait_for(candles)
     ohlc = (await c.get(f"/api/v1/ohlc/{asset}", params={"interval": "5m"})).json()
