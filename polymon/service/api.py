@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -25,6 +25,8 @@ from polymon.storage.store import Store
 
 if TYPE_CHECKING:
     from polymon.service.main import Service
+
+_T = TypeVar("_T")
 
 
 def _now_us() -> int:
@@ -44,7 +46,7 @@ class ServiceApi:
             raise Unavailable("storage is disabled in this process (storage.enabled = false)")
         return self.store
 
-    async def _deadline(self, coro: Awaitable[Any]) -> Any:
+    async def _deadline(self, coro: Awaitable[_T]) -> _T:
         """Await a storage read, or StorageUnavailable after http.query_timeout_secs."""
         limit = self.cfg.http.query_timeout_secs
         with trio.move_on_after(limit):
@@ -133,42 +135,33 @@ class ServiceApi:
         self, *, limit: int, offset: int, active: bool | None, closed: bool | None
     ) -> MarketPage:
         """A page of markets."""
-        page: MarketPage = await self._deadline(
+        return await self._deadline(
             markets.list_markets(
                 self._store(), limit=limit, offset=offset, active=active, closed=closed
             )
         )
-        return page
 
     async def search_markets(self, q: str, limit: int) -> list[MarketInfo]:
         """Markets matching `q`."""
-        found: list[MarketInfo] = await self._deadline(
-            markets.search_markets(self._store(), q, limit=limit)
-        )
-        return found
+        return await self._deadline(markets.search_markets(self._store(), q, limit=limit))
 
     async def market_of_asset(self, asset_id: str) -> MarketInfo | None:
         """The market listing `asset_id`; None without storage."""
         if self.store is None:
             return None
-        market: MarketInfo | None = await self._deadline(
-            markets.market_of_asset(self.store, asset_id)
-        )
-        return market
+        return await self._deadline(markets.market_of_asset(self.store, asset_id))
 
     async def stats_24h(self, asset_id: str) -> Stats24h | None:
         """24 h statistics; None without storage."""
         if self.store is None:
             return None
-        stats: Stats24h = await self._deadline(queries.stats_24h(self.store, asset_id, _now_us()))
-        return stats
+        return await self._deadline(queries.stats_24h(self.store, asset_id, _now_us()))
 
     async def ohlc(self, asset_id: str, interval: str, hours: float) -> Ohlc:
         """Mid-price candles."""
-        result: Ohlc = await self._deadline(
+        return await self._deadline(
             queries.ohlc(self._store(), asset_id, interval, hours, _now_us())
         )
-        return result
 
     async def export(
         self,
@@ -186,17 +179,13 @@ class ServiceApi:
 
     async def export_assets(self, min_ticks: int, hours: float, limit: int) -> list[AssetTicks]:
         """Assets with enough ticks."""
-        found: list[AssetTicks] = await self._deadline(
+        return await self._deadline(
             queries.assets_with_ticks(self._store(), min_ticks, hours, _now_us(), limit)
         )
-        return found
 
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data quality of one asset."""
-        result: Quality = await self._deadline(
-            queries.quality(self._store(), asset_id, hours, _now_us())
-        )
-        return result
+        return await self._deadline(queries.quality(self._store(), asset_id, hours, _now_us()))
 
     # -- admin, lifecycle, webhooks -----------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import time
 
 import msgspec
 import trio
-from quart import Response, g, request
+from quart import Response, current_app, g, request
 
 from polymon.config import HttpConfig
 from polymon.web.http import error
@@ -117,8 +117,6 @@ class Guard:
 
 
 def _view(endpoint: str) -> object | None:
-    from quart import current_app
-
     return current_app.view_functions.get(endpoint)
 
 

@@ -86,6 +86,15 @@ def _model_components(models: list[Any]) -> dict[str, Any]:
 class Provider(OpenAPIProvider):
     """quart-schema's provider with polymon's fixes (see the module docstring)."""
 
+    _built: dict[str, Any] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """The document, built once: routes never change after start-up, and the route is
+        exempt from rate limits, so rebuilding it per request would be free work for anyone."""
+        if self._built is None:
+            self._built = super().schema()
+        return self._built
+
     def build_request_body(self, model: Any, source: DataSource) -> tuple[dict[str, Any], Any]:
         """The request body object, marked required (quart-schema leaves it optional)."""
         request_body, components = super().build_request_body(model, source)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 
 from polymon.errors import NotFound
 from polymon.web.context import Context
@@ -94,8 +94,6 @@ def blueprint(ctx: Context, metrics: HttpMetrics) -> Blueprint:
         """Exchange an X-API-Key for an HttpOnly, SameSite=Strict session cookie (for browsers:
         EventSource cannot send headers). The cookie holds a server-side session id, never
         the key."""
-        from quart import g
-
         identity = g.identity
         sessions = ctx.guard.sessions
         session_id = sessions.create(identity.key_id, identity.tier, trio.current_time())
