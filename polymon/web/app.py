@@ -22,6 +22,7 @@ from polymon.web.backend import Backend, TriggerSource
 from polymon.web.context import Context
 from polymon.web.docs import docs_blueprint
 from polymon.web.events import EventBuffer
+from polymon.web.fastpath import OrderbookFastPath
 from polymon.web.guard import Guard
 from polymon.web.http import error
 from polymon.web.httpmetrics import HttpMetrics
@@ -131,4 +132,6 @@ def create_app(
     async def _not_utf8(_e: UnicodeDecodeError) -> Response:
         return error(400, "bad_request", "request body is not UTF-8")
 
+    # Quart's own entry point stays behind it, so the test client takes the same path.
+    app.asgi_app = OrderbookFastPath(app.asgi_app, backend, guard, metrics)  # type: ignore[method-assign]
     return app

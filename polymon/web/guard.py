@@ -42,13 +42,19 @@ class Guard:
         self.limiter = RateLimiter(cfg.rate_limit_max_clients)
         self.cors = frozenset(o.rstrip("/").lower() for o in cfg.cors_allow_origins)
 
-    def identify(self) -> Identity | None:
-        """The caller of the current request: a valid X-API-Key first, else the cookie."""
-        key = request.headers.get("X-API-Key")
+    def key_identity(self, key: str | None) -> Identity | None:
+        """The caller an `X-API-Key` value names, None if it is absent or not a valid key."""
         if key and self.keys is not None:
             record = self.keys.verify(key)
             if record is not None:
                 return Identity(record.key_id, record.tier, "key")
+        return None
+
+    def identify(self) -> Identity | None:
+        """The caller of the current request: a valid X-API-Key first, else the cookie."""
+        identity = self.key_identity(request.headers.get("X-API-Key"))
+        if identity is not None:
+            return identity
         session_id = request.cookies.get(COOKIE_NAME)
         if session_id:
             info = self.sessions.lookup(session_id, trio.current_time())
@@ -63,20 +69,14 @@ class Guard:
         g.rate = None
         if request.method == "OPTIONS" and self.cors:
             return None  # CORS preflight: answered by the after hook, never limited
-        if self.cfg.rate_limit_enabled:
-            tier: Tier = identity.tier if identity is not None else self.cfg.anonymous_tier
-            client = f"key:{identity.key_id}" if identity is not None else f"ip:{_client_addr()}"
+        decision = self.charge(
+            identity, request.method, request.path, request.remote_addr, trio.current_time(),
+            time.time(),
+        )  # fmt: skip
+        g.rate = decision
+        if decision is not None and not decision.allowed:
             route_class = classify(request.method, request.path)
-            decision = self.limiter.check(
-                client, tier, route_class, trio.current_time(), time.time()
-            )
-            g.rate = decision
-            if not decision.allowed:
-                return error(
-                    429, "rate_limited",
-                    f"{decision.limit} {route_class} requests per minute for tier {tier};"
-                    f" retry in {decision.retry_after_secs} s",
-                )  # fmt: skip
+            return error(429, "rate_limited", self.refusal(decision, route_class))
         rule = request.url_rule
         view = None if rule is None else _view(rule.endpoint)
         if view is not None and getattr(view, PROTECTED, False):
@@ -85,6 +85,34 @@ class Guard:
             if identity.via == "cookie" and not self._origin_ok():
                 return error(403, "forbidden", "cross-origin request with a session cookie")
         return None
+
+    def charge(
+        self,
+        identity: Identity | None,
+        method: str,
+        path: str,
+        remote_addr: str | None,
+        now: float,
+        wall: float,
+    ) -> Decision | None:
+        """Count one request against its caller's bucket (the key's, else the client
+        address's) at monotonic `now` / epoch `wall`; None when rate limits are off. O(1)."""
+        if not self.cfg.rate_limit_enabled:
+            return None
+        if identity is not None:
+            tier, client = identity.tier, f"key:{identity.key_id}"
+        else:
+            # The direct peer: polymon does not trust X-Forwarded-For (no proxy is assumed).
+            tier, client = self.cfg.anonymous_tier, f"ip:{remote_addr or 'unknown'}"
+        return self.limiter.check(client, tier, classify(method, path), now, wall)
+
+    @staticmethod
+    def refusal(decision: Decision, route_class: str) -> str:
+        """The detail of a 429 for a refused `decision`."""
+        return (
+            f"{decision.limit} {route_class} requests per minute for tier {decision.tier};"
+            f" retry in {decision.retry_after_secs} s"
+        )
 
     def _origin_ok(self) -> bool:
         return origin_allowed(
@@ -118,8 +146,3 @@ class Guard:
 
 def _view(endpoint: str) -> object | None:
     return current_app.view_functions.get(endpoint)
-
-
-def _client_addr() -> str:
-    # The direct peer: polymon does not trust X-Forwarded-For (no proxy is assumed).
-    return request.remote_addr or "unknown"

@@ -25,7 +25,12 @@ def json_response(
 
 def error(status: int, code: str, detail: object = None) -> Response:
     """The JSON error shape of every 4xx/5xx: {"error", "detail"}."""
-    return json_response({"error": code, "detail": detail}, status)
+    return Response(error_body(code, detail), status=status, content_type="application/json")
+
+
+def error_body(code: str, detail: object = None) -> bytes:
+    """The encoded body of an error response: {"error": code, "detail": detail}."""
+    return _encode({"error": code, "detail": detail})
 
 
 def query(model: type[_M]) -> _M:
