@@ -63,14 +63,19 @@ def bbo_agrees(best_bid: int | None, best_ask: int | None, venue_bid: str, venue
 
     `""` means the venue did not say; `"0"` (bid) and `"1"` (ask) mean that side is empty.
     """
+    # Runs on every level update: the cache lookup is inlined and _venue_price (a call) is
+    # only for a string not seen before.
     if venue_bid:
         if venue_bid == _EMPTY_BID:
             if best_bid is not None:
                 return False
-        elif _venue_price(venue_bid, best_bid) != best_bid:
-            return False
+        else:
+            units = cached_price(venue_bid)
+            if (units if units is not None else _venue_price(venue_bid, best_bid)) != best_bid:
+                return False
     if venue_ask:
         if venue_ask == _EMPTY_ASK:
             return best_ask is None
-        return _venue_price(venue_ask, best_ask) == best_ask
+        units = cached_price(venue_ask)
+        return (units if units is not None else _venue_price(venue_ask, best_ask)) == best_ask
     return True

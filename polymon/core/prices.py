@@ -17,6 +17,7 @@ PRICE_SCALE = 1_000_000
 _DECIMALS = 6
 MAX_PRICE_UNITS = PRICE_SCALE
 _CACHE_LIMIT = 200_000
+_INF = math.inf  # a global, not an attribute lookup per size parsed
 _price_cache: dict[str, int] = {}
 cached_price = _price_cache.get
 """`cached_price(text)`: the units of an already-parsed price string, else None; O(1)."""
@@ -66,7 +67,7 @@ def parse_size(text: str) -> float:
         value = float(text)
     except ValueError:
         raise BadNumber(f"size {text[:40]!r} is not a number") from None
-    if not 0.0 <= value < math.inf:  # also false for NaN
+    if not 0.0 <= value < _INF:  # also false for NaN
         raise BadNumber(f"size {text[:40]!r} is negative or not finite")
     return value
 

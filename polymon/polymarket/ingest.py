@@ -86,7 +86,7 @@ class Ingest:
                 self.invalid[e.reason] += 1
             except (ValueError, TypeError):
                 self.invalid["schema"] += 1
-            if self.lifecycle is not None and isinstance(msg, NewMarket | MarketResolved):
+            if (type(msg) is NewMarket or type(msg) is MarketResolved) and self.lifecycle:
                 self.lifecycle(msg)
         if state.triggers.fired and self.on_fired is not None:
             fired = state.triggers.drain()

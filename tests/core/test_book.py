@@ -292,10 +292,10 @@ def test_depth_and_imbalance() -> None:
 def test_check_detects_a_corrupted_book() -> None:
     book = OrderBook()
     book.replace([lv("0.47", "10"), lv("0.48", "20")], [lv("0.49", "5")])
-    book._best_bid = 470_000
+    book.best_bid = 470_000
     with pytest.raises(BookInvariantError):
         book._check()
-    book._best_bid = 480_000
+    book.best_bid = 480_000
     book._check()
     book.asks[490_000] = ("0.49", "0", 0.0)
     with pytest.raises(BookInvariantError):
