@@ -27,8 +27,9 @@ TimeParam = Annotated[
         max_length=40,
         description="Unix seconds, or an ISO 8601 date or date-time (UTC unless offset)",
         extra_json_schema={"anyOf": [
-            {"format": "date"}, {"format": "date-time"},
-            {"pattern": r"^[0-9]{1,11}(\.[0-9]{1,6})?$"},
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "pattern": r"^[0-9]{1,11}(\.[0-9]{1,6})?$"},
         ]},
     ),
 ]  # fmt: skip
@@ -43,7 +44,7 @@ class ErrorOut(msgspec.Struct, frozen=True):
     """Every error: a short code and a human-readable detail."""
 
     error: str
-    detail: Any = None
+    detail: str | None = None
 
 
 # -- health and diagnostics --------------------------------------------------------------------

@@ -3,8 +3,12 @@ of docs/ecosystem.md 2.1 (nested components kept, request bodies required, error
 documented), and `api()`, the one decorator that both documents a route and declares whether
 it needs an API key, so the document and the enforcement cannot disagree.
 
+Every schema also states its `type` (`state_types`): msgspec leaves it off `Literal`/enum
+schemas and `X | None` unions, which JSON Schema allows, but Scalar's document model requires
+it, and its docs page warns of "document validation errors" without it.
+
 quart-schema is pinned (pyproject) because `Provider` reads its private attributes;
-tests/web/test_openapi.py checks that every `$ref` resolves.
+tests/web/test_openapi.py checks that every `$ref` resolves and validates the whole document.
 """
 
 from __future__ import annotations
@@ -77,6 +81,106 @@ def api(
     return decorate
 
 
+_JSON_TYPES: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+_SUBSCHEMA = (
+    "items",
+    "additionalProperties",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contentSchema",
+)
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def state_types(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the OpenAPI `document` in which every schema without a `type` whose type is
+    implied (by its `enum` or `const` values, its `anyOf`/`oneOf` branches or its `$ref`
+    target) states that type, e.g. `{"anyOf": [{"type": "string"}, {"type": "null"}]}` gains
+    `"type": ["string", "null"]`. What each schema accepts is unchanged."""
+    schemas = document.get("components", {}).get("schemas", {})
+
+    def schema(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node  # a boolean schema
+        out = dict(node)
+        for key in _SUBSCHEMA:
+            if key in out:
+                out[key] = schema(out[key])
+        for key in _SUBSCHEMA_MAPS:
+            if key in out:
+                out[key] = {name: schema(sub) for name, sub in out[key].items()}
+        for key in _SUBSCHEMA_LISTS:
+            if key in out:
+                out[key] = [schema(sub) for sub in out[key]]
+        if "type" not in out and "$ref" not in out and (types := _implied_types(out, schemas)):
+            out["type"] = types[0] if len(types) == 1 else types
+        return out
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "schema":
+                out[key] = schema(value)
+            elif key == "schemas" and isinstance(value, dict):
+                out[key] = {name: schema(sub) for name, sub in value.items()}
+            elif key in ("example", "examples"):
+                out[key] = value  # data, where a "schema" key is not a schema
+            else:
+                out[key] = walk(value)
+        return out
+
+    typed: dict[str, Any] = walk(document)
+    return typed
+
+
+def _implied_types(
+    node: dict[str, Any], schemas: dict[str, Any], seen: frozenset[str] = frozenset()
+) -> list[str] | None:
+    """The JSON types `node` can take, or None if it does not say (e.g. `{}`, any value)."""
+    if isinstance(ref := node.get("$ref"), str):
+        name = ref.rsplit("/", 1)[1]
+        target = schemas.get(name)
+        if name in seen or not isinstance(target, dict):
+            return None
+        return _implied_types(target, schemas, seen | {name})
+    if "type" in node:
+        kind = node["type"]
+        return [kind] if isinstance(kind, str) else list(kind)
+    found: list[str] = []
+    if "const" in node or "enum" in node:
+        for value in [node["const"]] if "const" in node else node["enum"]:
+            if (kind := _JSON_TYPES.get(type(value))) is None:
+                return None
+            found.append(kind)
+    elif branches := node.get("anyOf", node.get("oneOf")):
+        for branch in branches:
+            if not isinstance(branch, dict):
+                return None
+            if (kinds := _implied_types(branch, schemas, seen)) is None:
+                return None
+            found += kinds
+    return list(dict.fromkeys(found)) or None
+
+
 def _model_components(models: list[Any]) -> dict[str, Any]:
     if not models:
         return {}
@@ -92,7 +196,7 @@ class Provider(OpenAPIProvider):
         """The document, built once: routes never change after start-up, and the route is
         exempt from rate limits, so rebuilding it per request would be free work for anyone."""
         if self._built is None:
-            self._built = super().schema()
+            self._built = state_types(super().schema())
         return self._built
 
     def build_request_body(self, model: Any, source: DataSource) -> tuple[dict[str, Any], Any]:

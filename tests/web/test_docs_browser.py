@@ -1,8 +1,10 @@
 """The docs page in a real Chromium against `polymon run --simulate`.
 
-Scalar must render the service's own OpenAPI document, and the browser must ask nothing of any
-host but 127.0.0.1. Requests that the Content-Security-Policy blocks never reach the network,
-so they are caught as `securitypolicyviolation` events rather than as requests.
+Scalar must render the service's own OpenAPI document without "document validation errors"
+(it checks the document against its own model and only warns, on the console), and the browser
+must ask nothing of any host but 127.0.0.1. Requests that the Content-Security-Policy blocks
+never reach the network, so they are caught as `securitypolicyviolation` events rather than as
+requests.
 
 Sync Playwright, so this module has no Trio tests (docs/ecosystem.md 2.10). Needs Debian's
 `chromium` (`apt-get install chromium fonts-liberation`); no `playwright install`.
@@ -47,6 +49,23 @@ window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
   {directive: e.violatedDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber}
 ));
+"""
+# Scalar warns "document validation errors: " and then, in a second warning, the errors as
+# objects (message, path, schema, value), which the console event shows only as "[Object, ...]";
+# so record warnings as JSON, without the bulky schema and value.
+RECORD_WARNINGS = """
+window.__warnings = [];
+const warn = console.warn;
+console.warn = (...args) => {
+  window.__warnings.push(args.map((a) => {
+    try {
+      return JSON.stringify(a, (k, v) => (k === "schema" || k === "value" ? undefined : v));
+    } catch {
+      return String(a);
+    }
+  }).join(" "));
+  warn.apply(console, args);
+};
 """
 
 pytestmark = [
@@ -130,6 +149,7 @@ def test_docs_page_renders_the_spec_without_leaving_loopback(service: str) -> No
             context = browser.new_context()
             context.on("request", lambda request: requests.append(request.url))
             context.add_init_script(RECORD_VIOLATIONS)
+            context.add_init_script(RECORD_WARNINGS)
             page = context.new_page()
             page.on("pageerror", lambda error: page_errors.append(str(error)))
             page.on(
@@ -147,6 +167,7 @@ def test_docs_page_renders_the_spec_without_leaving_loopback(service: str) -> No
             )
             text = page.inner_text("body")
             violations = page.evaluate("window.__cspViolations")
+            warnings = page.evaluate("window.__warnings")
         finally:
             browser.close()
 
@@ -159,6 +180,7 @@ def test_docs_page_renders_the_spec_without_leaving_loopback(service: str) -> No
     assert not [url for url in remote if urlsplit(url).hostname != "127.0.0.1"]
     assert not page_errors
     assert not console_errors
+    assert not [w for w in warnings if "validation" in w], warnings
     assert all(v["directive"] == "script-src" and v["blocked"] == "eval" for v in violations), (
         violations
     )
