@@ -1,7 +1,7 @@
 """OpenAPI 3.1 for the API: quart-schema generates it from the msgspec models, with the fixes
-of docs/ecosystem.md 2.1 (nested components kept, request bodies required, error responses
-documented), and `api()`, the one decorator that both documents a route and declares whether
-it needs an API key, so the document and the enforcement cannot disagree.
+of the design notes' ecosystem.md 2.1 (nested components kept, request bodies required, error
+responses documented), and `api()`, the one decorator that both documents a route and declares
+whether it needs an API key, so the document and the enforcement cannot disagree.
 
 Every schema also states its `type` (`state_types`): msgspec leaves it off `Literal`/enum
 schemas and `X | None` unions, which JSON Schema allows, but Scalar's document model requires
