@@ -82,7 +82,7 @@ async def _load(handle: Running, paths: list[str], seconds: float, concurrency: 
         f"p50 {_percentile(latencies, 0.5) / 1000:.2f} ms  "
         f"p99 {_percentile(latencies, 0.99) / 1000:.2f} ms  "
         f"mean {statistics.fmean(latencies) / 1000 if latencies else 0:.2f} ms  "
-        f"non-200: {out['errors']} {out['statuses'] or ''}\n"
+        f"non-200: {out['errors']} {out['statuses'] or ''} reconnects: {out['reconnects']}\n"
         f"  CPU: polymon {cpu / elapsed:.0%}, load client {out['cpu_seconds'] / elapsed:.0%},"
         f" whole host {busy / total if total else 0:.0%} of {os.cpu_count() or 1} cores"
     )

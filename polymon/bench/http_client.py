@@ -1,8 +1,8 @@
 """The load generator of the HTTP bench, run as its own process (`python -m
 polymon.bench.http_client URL SECONDS CONCURRENCY PATH...`): CONCURRENCY keep-alive connections
 each send GET requests back to back, cycling through the paths, for SECONDS. Prints one JSON
-object: requests, non-200 responses, seconds, its own CPU seconds, and the latency of each
-request in µs.
+object: requests, non-200 responses, reconnects, seconds, its own CPU seconds, and the
+latency of each request in µs.
 
 Raw HTTP/1.1 over trio sockets: an HTTP client library would cost more CPU than the server
 under test on a small host, and the bench would measure the client.
@@ -14,6 +14,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import trio
@@ -22,44 +23,70 @@ import trio
 async def _connection(
     host: str, port: int, paths: list[str], deadline: float, out: dict[str, list[int]]
 ) -> None:
-    stream = await trio.open_tcp_stream(host, port)
     requests = [
         f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode() for p in paths
     ]
+    cycle = itertools.cycle(requests)
+    # hypercorn closes a keep-alive connection after `keep_alive_max_requests` (1,000), as
+    # nginx does: reconnect, as an HTTP client would, and count the reconnects.
+    while True:
+        stream = await trio.open_tcp_stream(host, port)
+        async with stream:
+            await _exchange(stream, cycle, deadline, out)
+        if time.monotonic() >= deadline:
+            return
+        out["reconnects"].append(1)
+
+
+async def _exchange(
+    stream: trio.SocketStream,
+    requests: Iterator[bytes],
+    deadline: float,
+    out: dict[str, list[int]],
+) -> None:
+    """Requests back to back on one connection until the deadline or until the server closes."""
     buffer = b""
-    async with stream:
-        for request in itertools.cycle(requests):
-            if time.monotonic() >= deadline:
-                return
-            start = time.perf_counter_ns()
+    for request in requests:
+        if time.monotonic() >= deadline:
+            return
+        start = time.perf_counter_ns()
+        try:
             await stream.send_all(request)
-            while b"\r\n\r\n" not in buffer:
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(buffer) < length:
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            buffer = buffer[length:]
-            out["latency_us"].append((time.perf_counter_ns() - start) // 1000)
-            if not head.startswith(b"HTTP/1.1 200"):
-                out["errors"].append(int(head[9:12]))
+        except trio.BrokenResourceError:
+            return
+        while b"\r\n\r\n" not in buffer:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                return
+            buffer += chunk
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        length = 0
+        close = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        while len(buffer) < length:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                return
+            buffer += chunk
+        buffer = buffer[length:]
+        out["latency_us"].append((time.perf_counter_ns() - start) // 1000)
+        if not head.startswith(b"HTTP/1.1 200"):
+            out["errors"].append(int(head[9:12]))
+        if close:
+            return
 
 
 async def load(url: str, seconds: float, concurrency: int, paths: list[str]) -> dict[str, object]:
     """Run the load and return its measurements."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    out: dict[str, list[int]] = {"latency_us": [], "errors": []}
+    out: dict[str, list[int]] = {"latency_us": [], "errors": [], "reconnects": []}
     start, cpu = time.monotonic(), time.process_time()
     deadline = start + seconds
     async with trio.open_nursery() as nursery:
@@ -70,6 +97,7 @@ async def load(url: str, seconds: float, concurrency: int, paths: list[str]) -> 
         "requests": len(out["latency_us"]),
         "errors": len(out["errors"]),
         "statuses": sorted(set(out["errors"])),
+        "reconnects": len(out["reconnects"]),
         "seconds": time.monotonic() - start,
         "cpu_seconds": time.process_time() - cpu,
         "latency_us": out["latency_us"],
