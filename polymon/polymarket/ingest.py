@@ -63,6 +63,16 @@ class Ingest:
         self.invalid: Counter[str] = Counter()
         self.latency = LatencyRing()
 
+    def deliver_fired(self) -> None:
+        """Hand the trigger events fired so far to `on_fired` and count them; O(events).
+
+        Without a sink they stay in the table.
+        """
+        if self.on_fired is not None:
+            fired = self.state.triggers.drain()
+            self.fired += len(fired)
+            self.on_fired(fired)
+
     def handle(self, frame: str | bytes, now: float, wall_us: int) -> bool:
         """Apply one frame; returns False for a keepalive (PONG, NO NEW ASSETS), True otherwise."""
         started = perf_counter_ns()
@@ -88,9 +98,7 @@ class Ingest:
                 self.invalid["schema"] += 1
             if (type(msg) is NewMarket or type(msg) is MarketResolved) and self.lifecycle:
                 self.lifecycle(msg)
-        if state.triggers.fired and self.on_fired is not None:
-            fired = state.triggers.drain()
-            self.fired += len(fired)
-            self.on_fired(fired)  # at once: alert latency is per frame
+        if state.triggers.fired:
+            self.deliver_fired()  # at once: alert latency is per frame
         self.latency.record(perf_counter_ns() - started)
         return True

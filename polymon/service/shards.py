@@ -146,7 +146,6 @@ class Shard:
             self.state, max_frame_bytes=cfg.polymarket.max_frame_bytes, lifecycle=lifecycle,
             on_fired=on_fired,
         )  # fmt: skip
-        self.on_fired = on_fired
         self.sinks = sinks.outlets(index)
         self.activity = activity
         self.rng = rng or random.Random()
@@ -207,8 +206,8 @@ class Shard:
         triggers = self.state.triggers
         if len(triggers):
             triggers.check_stale(now, wall_us())
-            if triggers.fired and self.on_fired is not None:
-                self.on_fired(triggers.drain())
+            if triggers.fired:
+                self.ingest.deliver_fired()  # counted with the fires of the feed
         due = self.state.take_resyncs(now)
         if due and not sinks.resync.put(due):
             for asset_id in due:  # the scheduler is saturated: try again next interval

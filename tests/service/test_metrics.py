@@ -63,6 +63,24 @@ def test_ingest_counts_frames_messages_fires_and_times_data_frames_only() -> Non
     ingest.latency._check()
 
 
+def test_fires_found_off_the_feed_are_counted_with_the_feeds() -> None:
+    # STALE_QUOTE fires from the shard's periodic check, not from a frame.
+    state = ShardState(Policy())
+    state.track(AssetMeta(asset_id=ASSET, market="0xm"))
+    body = {"asset_id": ASSET, "cooldown_ms": 0,
+            "condition": {"type": "STALE_QUOTE", "threshold_ms": 1000}}  # fmt: skip
+    state.add_trigger(
+        Trigger(trigger_id="trig_stale", spec=decode_trigger_spec(json.dumps(body))), 0.0
+    )
+    fired: list[object] = []
+    ingest = Ingest(state, max_frame_bytes=2000, on_fired=fired.extend)
+    ingest.handle(book_frame(), 0.0, 0)
+    state.triggers.check_stale(5.0, 5_000_000)
+    ingest.deliver_fired()
+    assert ingest.fired == len(fired) == 1
+    assert not state.triggers.fired
+
+
 def samples(text: str) -> dict[str, list[Sample]]:
     """Samples by sample name (`x_total`, `x_count`, ...)."""
     out: dict[str, list[Sample]] = {}
