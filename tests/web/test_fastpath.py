@@ -71,7 +71,15 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 def comparable(response: Any) -> dict[str, str]:
     headers = {k.lower(): v for k, v in response.headers.items()}
     headers.pop("x-ratelimit-remaining")  # each request consumes one
+    headers.pop("x-ratelimit-reset")  # epoch seconds, rounded up: checked by reset_agrees
     return headers
+
+
+def reset_agrees(fast: Any, slow: Any) -> bool:
+    # The later of the two requests sees a later wall clock (and, if allowed, one more request
+    # in the bucket): the two resets are the same second or neighbours.
+    a, b = (int(r.headers["X-RateLimit-Reset"]) for r in (fast, slow))
+    return abs(a - b) <= 1
 
 
 async def test_a_plain_read_is_answered_in_front_of_quart_with_the_same_response(api: Api) -> None:
@@ -82,6 +90,7 @@ async def test_a_plain_read_is_answered_in_front_of_quart_with_the_same_response
     assert fast.status_code == slow.status_code == 200
     assert await fast.get_data() == await slow.get_data()
     assert comparable(fast) == comparable(slow)
+    assert reset_agrees(fast, slow)
     remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (slow, fast)]
     assert remaining[1] == remaining[0] - 1
     body = json.loads(await fast.get_data())
@@ -128,6 +137,7 @@ async def test_the_key_sets_the_tier_and_a_spent_bucket_gets_the_same_429(
     assert await fast.get_json() == await slow.get_json()
     assert (await fast.get_json())["error"] == "rate_limited"
     assert comparable(fast) == comparable(slow)
+    assert reset_agrees(fast, slow)
     assert int(fast.headers["Retry-After"]) >= 1
 
 
