@@ -21,13 +21,9 @@ import trio
 
 from polymon.bench.paced import paced_simulator, polymarket_urls
 from polymon.config import load_config
+from polymon.core.latency import percentile
 from polymon.runtime import tune_runtime
 from polymon.service.main import Running, run_service
-
-
-def _percentile(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(len(ordered) * q))]) if ordered else 0.0
 
 
 def _host_busy() -> tuple[float, float]:
@@ -75,12 +71,13 @@ async def _load(handle: Running, paths: list[str], seconds: float, concurrency: 
     busy, total = (a - b for a, b in zip(_host_busy(), host_before, strict=True))
     out = json.loads(result.stdout)
     latencies: list[int] = out["latency_us"]
+    ordered = sorted(latencies)
     elapsed = out["seconds"]
     return (
         f"orderbook endpoint ({concurrency} connections, {len(paths)} books, ingesting "
         f"{frames / elapsed:,.0f} frames/s): {out['requests'] / elapsed:,.0f} req/s  "
-        f"p50 {_percentile(latencies, 0.5) / 1000:.2f} ms  "
-        f"p99 {_percentile(latencies, 0.99) / 1000:.2f} ms  "
+        f"p50 {percentile(ordered, 50) / 1000 if ordered else 0:.2f} ms  "
+        f"p99 {percentile(ordered, 99) / 1000 if ordered else 0:.2f} ms  "
         f"mean {statistics.fmean(latencies) / 1000 if latencies else 0:.2f} ms  "
         f"non-200: {out['errors']} {out['statuses'] or ''} reconnects: {out['reconnects']}\n"
         f"  CPU: polymon {cpu / elapsed:.0%}, load client {out['cpu_seconds'] / elapsed:.0%},"

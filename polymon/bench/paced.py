@@ -21,7 +21,7 @@ from functools import partial
 import trio
 
 from polymon.config import SimulatorConfig
-from polymon.polymarket.simulator.server import run_simulator
+from polymon.polymarket.simulator.server import market_ws_url, run_simulator
 
 
 async def _serve(markets: int, rate: float, queue_frames: int) -> None:
@@ -55,8 +55,7 @@ def paced_simulator(rate: float, markets: int, cwd: str) -> Iterator[str]:
 
 def polymarket_urls(sim_url: str) -> dict[str, str]:
     """The `polymarket` config overrides that point polymon at a simulator's base URL."""
-    ws = sim_url.replace("http://", "ws://") + "/ws/market"
-    return {"ws_url": ws, "clob_url": sim_url, "gamma_url": sim_url}
+    return {"ws_url": market_ws_url(sim_url), "clob_url": sim_url, "gamma_url": sim_url}
 
 
 def main() -> None:

@@ -30,12 +30,12 @@ from polymon.web.backend import Backend
 from polymon.web.guard import Guard
 from polymon.web.http import error_body
 from polymon.web.httpmetrics import HttpMetrics
+from polymon.web.models import MAX_BOOK_DEPTH
 from polymon.web.ratelimit import headers as rate_headers
 
 AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 ROUTE: Final = "/api/v1/markets/<asset_id>/orderbook"
-MAX_DEPTH: Final = 10_000  # as OrderbookQuery.depth
 _PATH = re.compile(r"/api/v1/markets/([^/]{1,128})/orderbook")
 _DEPTH = re.compile(rb"depth=([1-9][0-9]{0,4})")
 # Any of these makes the request one for Quart: CORS, session cookies, bodies.
@@ -104,11 +104,11 @@ class OrderbookFastPath:
 
 
 def _depth(query_string: bytes) -> int | None:
-    """None for no query, N for exactly `depth=N` (1..MAX_DEPTH), 0 for anything else."""
+    """None for no query, N for exactly `depth=N` (1..MAX_BOOK_DEPTH), 0 for anything else."""
     if not query_string:
         return None
     match = _DEPTH.fullmatch(query_string)
     if match is None:
         return 0
     depth = int(match.group(1))
-    return depth if depth <= MAX_DEPTH else 0
+    return depth if depth <= MAX_BOOK_DEPTH else 0

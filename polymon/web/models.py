@@ -138,10 +138,13 @@ class MarketDetails(msgspec.Struct, frozen=True, kw_only=True):
     stats_24h: Stats24h | None
 
 
+MAX_BOOK_DEPTH = 10_000
+
+
 class OrderbookQuery(Query, frozen=True):
     """Depth of the served book: levels per side (all when absent)."""
 
-    depth: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    depth: Annotated[int, msgspec.Meta(ge=1, le=MAX_BOOK_DEPTH)] | None = None
 
 
 class OhlcQuery(Query, frozen=True):

@@ -50,6 +50,11 @@ def build_exchange(cfg: SimulatorConfig) -> Exchange:
     )
 
 
+def market_ws_url(http_url: str) -> str:
+    """The market channel URL of a simulator whose REST base URL is `http_url`."""
+    return "ws" + http_url.removeprefix("http") + "/ws/market"
+
+
 class _Request(msgspec.Struct):
     assets_ids: list[str]
     operation: str = "subscribe"
@@ -99,7 +104,7 @@ class Simulator:
     @property
     def ws_url(self) -> str:
         """The market channel URL, e.g. `ws://127.0.0.1:8788/ws/market`."""
-        return "ws" + self.http_url.removeprefix("http") + "/ws/market"
+        return market_ws_url(self.http_url)
 
     @property
     def silent(self) -> bool:
