@@ -1,18 +1,20 @@
 """OrderBook: one token's L2 book, exact prices, cached best bid/ask.
 
-Each side is a `SortedDict` keyed by integer price units (1e-6, see `core.prices`); a level keeps
-the venue's exact price and size strings (for hashes and the API) and the size as a float (for
-depth arithmetic). The size in a venue update is the new total at that level, so an update is
-a set, and size 0 removes the level.
+Each side is a plain dict from integer price units (1e-6, see `core.prices`) to its level, plus a
+`SortedList` of those prices for order; a level keeps the venue's exact price and size strings
+(for hashes and the API) and the size as a float (for depth arithmetic). A size change at an
+existing price, the most common update, touches the dict only. The size in a venue update is
+the new total at that level, so an update is a set, and size 0 removes the level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedList
 
 from polymon.core.bookhash import levels_json
+from polymon.core.prices import cached_price
 from polymon.errors import BookInvariantError
 
 BID = 0
@@ -28,11 +30,13 @@ LevelUpdate = tuple[int, str, str, float]
 class OrderBook:
     """L2 book for one outcome token with O(1) best bid/ask."""
 
-    __slots__ = ("_json", "asks", "best_ask", "best_bid", "bids")
+    __slots__ = ("_json", "_prices", "asks", "best_ask", "best_bid", "bids")
 
     def __init__(self) -> None:
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        # Read-only outside this class: price units -> level, one dict per side.
+        self.bids: dict[int, Level] = {}
+        self.asks: dict[int, Level] = {}
+        self._prices = (SortedList(), SortedList())  # each side's prices, ascending; by side
         # Read-only outside this class. Plain attributes, not properties: the hot path reads
         # them several times per level update.
         self.best_bid: int | None = None  # highest bid in price units, None when empty
@@ -44,12 +48,15 @@ class OrderBook:
 
         Runtime complexity: O(n log n) in the number of levels.
         """
-        # Refilled in place: building a SortedDict costs more than filling one (~3.5 µs).
-        for book, levels in ((self.bids, bids), (self.asks, asks)):
+        bid_prices, ask_prices = self._prices
+        for book, prices, levels in ((self.bids, bid_prices, bids), (self.asks, ask_prices, asks)):
             book.clear()
             book.update({p: (pt, st, s) for p, pt, st, s in levels if s > 0})
-        self.best_bid = self.bids.peekitem(-1)[0] if self.bids else None
-        self.best_ask = self.asks.peekitem(0)[0] if self.asks else None
+            # Refilled in place: building a SortedList costs more than filling one.
+            prices.clear()
+            prices.update(book)
+        self.best_bid = bid_prices[-1] if bid_prices else None
+        self.best_ask = ask_prices[0] if ask_prices else None
         self._json = [None, None]
 
     def clear(self) -> None:
@@ -70,17 +77,17 @@ class OrderBook:
         self._json[side] = None
         previous = book.get(price)
         if size > 0:
-            if previous is None:
-                book[price] = (price_text, size_text, size)
-            else:
-                # The key is already in the sorted key list: skip SortedDict's bookkeeping.
-                dict.__setitem__(book, price, (price_text, size_text, size))
-            if best is None or (price > best if side == BID else price < best):
-                best = price
+            book[price] = (price_text, size_text, size)
+            if previous is None:  # a new price: only it can improve the best
+                self._prices[side].add(price)
+                if best is None or (price > best if side == BID else price < best):
+                    best = price
         elif previous is not None:
             del book[price]
+            prices = self._prices[side]
+            prices.remove(price)
             if price == best:
-                best = book.peekitem(-1 if side == BID else 0)[0] if book else None
+                best = (prices[-1] if side == BID else prices[0]) if prices else None
         if side == BID:
             self.best_bid = best
         else:
@@ -94,6 +101,13 @@ class OrderBook:
             return None
         level: Level = (self.bids if side == BID else self.asks)[best]
         return level
+
+    def better_levels(self, side: int, price: int) -> int:
+        """How many levels of one side are strictly better than `price`; O(log n)."""
+        prices = self._prices[side]
+        if side == BID:
+            return len(prices) - prices.bisect_right(price)  # type: ignore[no-any-return]
+        return prices.bisect_left(price)  # type: ignore[no-any-return]
 
     @property
     def crossed(self) -> bool:
@@ -110,7 +124,7 @@ class OrderBook:
         Runtime complexity: O(log n + limit).
         """
         book = self.bids if side == BID else self.asks
-        return list(map(book.__getitem__, _best_prices(book, side, limit)))
+        return list(map(book.__getitem__, self._best_prices(side, limit)))
 
     def depth(self, side: int, levels: int) -> float:
         """Total size of the best `levels` levels of one side.
@@ -118,7 +132,7 @@ class OrderBook:
         Runtime complexity: O(log n + levels).
         """
         book = self.bids if side == BID else self.asks
-        return float(sum(book[p][2] for p in _best_prices(book, side, levels)))
+        return float(sum(book[p][2] for p in self._best_prices(side, levels)))
 
     def imbalance(self, levels: int) -> float | None:
         """(bid depth - ask depth) / (bid depth + ask depth) over the best `levels` levels.
@@ -137,7 +151,8 @@ class OrderBook:
         This is the order the venue hash is computed over. Runtime complexity: O(n).
         """
         bids, asks = self.bids, self.asks
-        return [bids[k][:2] for k in bids], [asks[k][:2] for k in reversed(asks.keys())]
+        bid_prices, ask_prices = self._prices
+        return [bids[k][:2] for k in bid_prices], [asks[k][:2] for k in reversed(ask_prices)]
 
     def side_json(self, side: int) -> str:
         """One side's levels as the venue hashes them (bids ascending, asks descending).
@@ -147,9 +162,8 @@ class OrderBook:
         cached = self._json[side]
         if cached is None:
             book = self.bids if side == BID else self.asks
-            # Iterating the sorted keys and indexing the dict is ~5x faster than values().
-            keys = iter(book) if side == BID else reversed(book)
-            cached = levels_json(map(book.__getitem__, keys))
+            prices = self._prices[side]
+            cached = levels_json(map(book.__getitem__, prices if side == BID else reversed(prices)))
             self._json[side] = cached
         return cached
 
@@ -171,33 +185,57 @@ class OrderBook:
                 return False
         return True
 
+    def holds_exactly(
+        self, bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]]
+    ) -> bool:
+        """True when this book holds exactly these venue levels, strings included.
+
+        Levels in the venue's order (bids ascending, asks descending); a snapshot that repeats
+        the book can then skip parsing and refilling. False (never an error) for anything
+        it cannot vouch for: a price not seen before, a zero size, levels out of order.
+        Runtime complexity: O(n).
+        """
+        for book, levels, ascending in ((self.bids, bids, True), (self.asks, asks, False)):
+            if len(levels) != len(book):
+                return False
+            last = -1 if ascending else 1 << 62
+            for price_text, size_text in levels:
+                price = cached_price(price_text)
+                # Strictly monotonic prices are distinct keys, so equal counts mean equal sets.
+                if price is None or (price <= last if ascending else price >= last):
+                    return False
+                level = book.get(price)
+                if level is None or level[0] != price_text or level[1] != size_text:
+                    return False
+                last = price
+        return True
+
+    def _best_prices(self, side: int, limit: int | None) -> Iterator[int]:
+        # An islice of the sorted prices: indexing a SortedList is O(log n) per item.
+        prices = self._prices[side]
+        n = len(prices)
+        if limit is None or limit > n:
+            limit = n
+        if side == BID:
+            return prices.islice(n - limit, n, reverse=True)  # type: ignore[no-any-return]
+        return prices.islice(0, limit)  # type: ignore[no-any-return]
+
     def __len__(self) -> int:
         """Number of levels on both sides."""
         return len(self.bids) + len(self.asks)
 
     def _check(self) -> None:
         """Assert every structural invariant; raises BookInvariantError. O(n)."""
-        for name, book in (("bids", self.bids), ("asks", self.asks)):
-            keys = list(book.keys())
-            if keys != sorted(keys):
-                raise BookInvariantError(f"{name} keys are not sorted")
+        for name, book, prices in (("bids", self.bids, self._prices[BID]),
+                                   ("asks", self.asks, self._prices[ASK])):  # fmt: skip
+            if list(prices) != sorted(book):
+                raise BookInvariantError(f"{name}: the sorted prices are not the dict's keys")
             for price, (_pt, _st, size) in book.items():
                 if not size > 0:
                     raise BookInvariantError(f"{name} level {price} has size {size}")
-        want_bid = self.bids.peekitem(-1)[0] if self.bids else None
-        want_ask = self.asks.peekitem(0)[0] if self.asks else None
+        want_bid = max(self.bids, default=None)
+        want_ask = min(self.asks, default=None)
         if (self.best_bid, self.best_ask) != (want_bid, want_ask):
             raise BookInvariantError(
                 f"cached best {self.best_bid}/{self.best_ask} != {want_bid}/{want_ask}"
             )
-
-
-def _best_prices(book: SortedDict, side: int, limit: int | None) -> Iterator[int]:
-    # An islice of the sorted keys plus dict lookups: indexing values() is O(log n) each,
-    # which made a 30-level side cost ~10 µs instead of ~3.
-    n = len(book)
-    if limit is None or limit > n:
-        limit = n
-    if side == BID:
-        return book.islice(n - limit, n, reverse=True)  # type: ignore[no-any-return]
-    return book.islice(0, limit)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ microseconds, for stored records) and drains `out` in bulk. Nothing here reads a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -134,8 +134,8 @@ class ShardState:
         market: str,
         timestamp_ms: int,
         venue_hash: str,
-        bids: Iterable[tuple[str, str]],
-        asks: Iterable[tuple[str, str]],
+        bids: Sequence[tuple[str, str]],
+        asks: Sequence[tuple[str, str]],
         *,
         now: float,
         wall_us: int,
@@ -155,10 +155,14 @@ class ShardState:
         if state is None:
             self.counts["skipped_untracked"] += 1
             return
-        bid_levels, ask_levels = _parse_levels(bids), _parse_levels(asks)
         if source == "rest_snapshot" and state.phase != Phase.RESYNCING:
             self.counts["rest_snapshot_unneeded"] += 1
             return
+        book = state.book
+        # Most snapshots of a book in sync repeat it: then there is nothing to parse or refill.
+        unchanged = state.phase == Phase.SYNCED and book.holds_exactly(bids, asks)
+        if not unchanged:
+            bid_levels, ask_levels = _parse_levels(bids), _parse_levels(asks)
         self.messages += 1
         if market:
             state.market = market
@@ -170,19 +174,21 @@ class ShardState:
             state.min_order_size = min_order_size
         if neg_risk is not None:
             state.neg_risk = neg_risk
-        if (
-            state.phase == Phase.SYNCED
-            and self.policy.mode != "off"
-            and not state.book.same_levels(bid_levels, ask_levels)
-        ):
-            self._open_gap(state, "checkpoint_mismatch", wall_us, f"snapshot ts {timestamp_ms}")
-        state.book.replace(bid_levels, ask_levels)
-        self.level_updates += len(bid_levels) + len(ask_levels)
+        self.level_updates += len(bids) + len(asks)
+        if not unchanged:
+            if (
+                state.phase == Phase.SYNCED
+                and self.policy.mode != "off"
+                and not book.same_levels(bid_levels, ask_levels)
+            ):
+                detail = f"snapshot ts {timestamp_ms}"
+                self._open_gap(state, "checkpoint_mismatch", wall_us, detail)
+            book.replace(bid_levels, ask_levels)
         buffered, state.buffer = state.buffer, []
         replayed = 0
         for ts, side, (price, pt, st, size) in buffered:
             if ts > timestamp_ms:
-                state.book.set_level(side, price, pt, st, size)
+                book.set_level(side, price, pt, st, size)
                 replayed += 1
         self.counts["resync_replayed"] += replayed
         state.phase = Phase.SYNCED

@@ -151,6 +151,29 @@ class OrderBookMachine(RuleBasedStateMachine):
         if asks:
             assert not self.book.same_levels(bids, asks[:-1])
 
+    @invariant()
+    def holds_exactly_its_own_wire_levels_only(self) -> None:
+        bids, asks = self.book.wire_levels()
+        for price_text, _ in bids + asks:
+            parse_price(price_text)  # holds_exactly only vouches for prices seen before
+        assert self.book.holds_exactly(bids, asks)
+        assert not self.book.holds_exactly(bids, [*asks, ("0.000001", "1")])
+        if bids:
+            assert not self.book.holds_exactly(bids[1:], asks)
+            assert not self.book.holds_exactly(bids[::-1], asks) or len(bids) == 1
+            price_text, size_text = bids[0]
+            assert not self.book.holds_exactly([(price_text, size_text + "0"), *bids[1:]], asks)
+            assert not self.book.holds_exactly([(price_text + "0", size_text), *bids[1:]], asks)
+        if asks:
+            # Same count, a level twice and one missing: still not this book.
+            assert not self.book.holds_exactly(bids, [asks[0], *asks[:-1]]) or len(asks) == 1
+
+    @invariant()
+    def better_levels_counts_strictly_better_prices(self) -> None:
+        for units in (0, 12_500, 500_000, 512_500, 1_000_000):
+            assert self.book.better_levels(BID, units) == sum(p > units for p in self.model[BID])
+            assert self.book.better_levels(ASK, units) == sum(p < units for p in self.model[ASK])
+
 
 OrderBookMachine.TestCase.settings = settings(
     max_examples=60, stateful_step_count=30, deadline=None

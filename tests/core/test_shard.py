@@ -391,6 +391,18 @@ def test_disagreeing_checkpoint_book_is_a_resolved_gap() -> None:
     assert state.assets[A].phase == Phase.SYNCED
 
 
+def test_a_checkpoint_equal_in_value_keeps_the_venue_strings_without_a_gap() -> None:
+    state = make()
+    snapshot(state, ts=1000, now=0.0)
+    # The same levels, written differently: no gap, and the book now holds the new strings.
+    snapshot(state, ts=1500, now=1.0, bids=[*BIDS[:2], ("0.480", "1200.50")])
+    assert state.out.gaps == []
+    view = state.view(A, 1.0)
+    assert view is not None
+    assert (view.bids[0].price, view.bids[0].size, view.best_bid) == ("0.480", "1200.50", "0.480")
+    assert state.level_updates == 2 * (len(BIDS) + len(ASKS))
+
+
 def test_disconnect_marks_books_stale_until_the_next_snapshot() -> None:
     state = make()
     state.track(AssetMeta(asset_id=OTHER, market="0xother"))

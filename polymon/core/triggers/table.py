@@ -190,14 +190,8 @@ class TriggerTable:
             removed = size_units(previous_size) - size_units(size)
             for rule in watch.fills:
                 rule.on_removed(is_bid, price_units, removed, at_top, self._emit)
-        if watch.book_rules:
-            levels = book.bids if is_bid else book.asks
-            if is_bid:
-                better = len(levels) - levels.bisect_right(price_units)
-            else:
-                better = levels.bisect_left(price_units)
-            if better < watch.max_levels:
-                self._evaluate_book(watch, book, now)
+        if watch.book_rules and book.better_levels(side, price_units) < watch.max_levels:
+            self._evaluate_book(watch, book, now)
 
     def on_trade(
         self,
