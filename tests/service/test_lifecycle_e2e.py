@@ -17,10 +17,10 @@ import trio
 from msgspec.structs import replace
 from standardwebhooks.webhooks import Webhook
 
-from polymon.service.main import Running, Service, run_service
+from polymon.service.main import Service
 from polymon.storage.store import Store
 from tests.service.test_alerts_e2e import start_receiver
-from tests.service.test_simulated_service import service_config
+from tests.service.test_simulated_service import service_config, start_service, stop_service
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +52,8 @@ async def test_markets_come_and_go_with_signed_webhooks_and_metadata_rows(
         lifecycle=replace(cfg.lifecycle, poll_interval_secs=0, new_market_retry_secs=0.2),
         storage=replace(cfg.storage, batch_max_age_secs=0.2),
     )
-    done = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await run_service(cfg, simulate=True, task_status=task_status)
-        finally:
-            done.set()
-
-    handle: Running = await nursery.start(run)
+    handle, stopped = await start_service(nursery, cfg)
     service, sim = handle.service, handle.simulator
-    with trio.fail_after(20):
-        await service.bootstrapped.wait()
     _hook, secret = await service.lifecycle.register_webhook(
         json.dumps({"url": f"{receiver_url}/hook"}).encode()
     )
@@ -114,9 +104,7 @@ async def test_markets_come_and_go_with_signed_webhooks_and_metadata_rows(
     assert jobs["lifecycle_check"]["runs"] == 1
     assert jobs["lifecycle_check"]["next_run_in_secs"] is None  # poll_interval_secs = 0
 
-    handle.stop()
-    with trio.fail_after(20):
-        await done.wait()
+    await stop_service(handle, stopped)
     store = Store(storage_url, database=database)
     try:
         rows = await store.query(

@@ -43,6 +43,32 @@ def service_config(tmp_path: Path, storage_url: str, database: str, **simulator:
     )
 
 
+async def start_service(nursery: trio.Nursery, cfg: Config) -> tuple[Running, trio.Event]:
+    """Start the simulated service under `nursery` and wait for its bootstrap.
+
+    Returns its handle and an event set once `run_service` has returned (see `stop_service`).
+    """
+    stopped = trio.Event()
+
+    async def run(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await run_service(cfg, simulate=True, task_status=task_status)
+        finally:
+            stopped.set()
+
+    handle: Running = await nursery.start(run)
+    with trio.fail_after(20):
+        await handle.service.bootstrapped.wait()
+    return handle, stopped
+
+
+async def stop_service(handle: Running, stopped: trio.Event) -> None:
+    """Stop a service from `start_service` and wait until it has shut down (writers flushed)."""
+    handle.stop()
+    with trio.fail_after(20):
+        await stopped.wait()
+
+
 @pytest.fixture
 async def running(
     tmp_path: Path, storage_url: str, database: str, nursery: trio.Nursery

@@ -9,9 +9,8 @@ import pytest
 import trio
 from msgspec.structs import replace
 
-from polymon.service.main import Running, run_service
 from polymon.storage.store import Store
-from tests.service.test_simulated_service import service_config
+from tests.service.test_simulated_service import service_config, start_service, stop_service
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +24,7 @@ async def test_a_running_service_writes_every_table(
         storage=replace(cfg.storage, snapshot_interval_secs=0.5, batch_max_age_secs=0.2),
         polymarket=replace(cfg.polymarket, metadata_refresh_secs=0.5),
     )
-    done = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await run_service(cfg, simulate=True, task_status=task_status)
-        finally:
-            done.set()
-
-    handle: Running = await nursery.start(run)
-    with trio.fail_after(20):
-        await handle.service.bootstrapped.wait()
+    handle, stopped = await start_service(nursery, cfg)
     await trio.sleep(2.0)
     async with httpx.AsyncClient(base_url=handle.http_url) as client:
         health = (await client.get("/health")).json()
@@ -44,9 +33,7 @@ async def test_a_running_service_writes_every_table(
     assert not health["storage"]["unavailable"]
     assert tables["market_metadata"]["rows_in"] >= 2 * 8  # bootstrap and at least one refresh
     assert tables["ob_snapshots"]["rows_in"] > 0
-    handle.stop()
-    with trio.fail_after(20):
-        await done.wait()
+    await stop_service(handle, stopped)
     store = Store(storage_url, database=database)
     try:
         counts = {
