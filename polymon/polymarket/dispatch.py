@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from polymon.core.prices import parse_timestamp_ms
 from polymon.core.shard import ShardState
 from polymon.polymarket.schemas import (
     BestBidAsk,
@@ -20,7 +21,7 @@ def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> 
     `new_market` and `market_resolved` are lifecycle events: the caller routes them.
     """
     if type(msg) is PriceChange:
-        ts = msg.timestamp
+        ts = parse_timestamp_ms(msg.timestamp)
         on_level = state.on_level
         market = msg.market
         if msg.price_changes is not None:
@@ -74,7 +75,7 @@ def apply_snapshot(
 ) -> None:
     """Apply a WS `book` or a REST book to `state` as a snapshot from `source`."""
     state.on_book(
-        msg.asset_id, msg.market, msg.timestamp, msg.hash,
+        msg.asset_id, msg.market, parse_timestamp_ms(msg.timestamp), msg.hash,
         [(lv.price, lv.size) for lv in msg.bids], [(lv.price, lv.size) for lv in msg.asks],
         now=now, wall_us=wall_us, tick_size=msg.tick_size, last_trade_price=msg.last_trade_price,
         min_order_size=msg.min_order_size, neg_risk=msg.neg_risk, source=source,

@@ -53,7 +53,7 @@ def assert_is_the_captured_book(book: Any) -> None:
     assert book.asset_id == TOKEN
     assert book.market == BOOK["market"]
     assert book.hash == "2fc4a3d6a98bc164e057589bcb74981852b87412"
-    assert book.timestamp == 1728799418260
+    assert book.timestamp == "1728799418260"
     assert book.bids == [Level(**level) for level in BOOK["bids"]]  # ascending, as sent
     assert book.asks == [Level(**level) for level in BOOK["asks"]]  # descending, as sent
     assert (len(book.bids), len(book.asks)) == (5, 7)
