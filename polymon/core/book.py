@@ -192,7 +192,8 @@ class OrderBook:
 
         Levels in the venue's order (bids ascending, asks descending); a snapshot that repeats
         the book can then skip parsing and refilling. False (never an error) for anything
-        it cannot vouch for: a price not seen before, a zero size, levels out of order.
+        it cannot vouch for: a price string not in the price cache (never parsed, or the cache
+        is full), a zero size, levels out of order or repeated.
         Runtime complexity: O(n).
         """
         for book, levels, ascending in ((self.bids, bids, True), (self.asks, asks, False)):

@@ -1,7 +1,7 @@
 """Exact prices: venue decimal strings <-> integer price units of 1e-6.
 
 Polymarket prices lie in [0, 1] with ticks of 0.01, 0.001 or 0.0001, so 1e-6 units hold every
-venue price exactly and make safe sorted-dict keys (`"0.5" != "0.50"` as strings, and floats
+venue price exactly and make safe sorted keys (`"0.5" != "0.50"` as strings, and floats
 must never be computed into keys). Parsing goes through a bounded cache because the set of
 distinct price strings on the wire is small (a few tens of thousands).
 """

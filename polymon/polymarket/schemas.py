@@ -190,7 +190,6 @@ KNOWN_EVENT_TYPES: Final = frozenset(
         "market_resolved",
     }
 )
-# User-channel events we never subscribe to but may see in recordings.
 _FRAME_DECODER: Final = msgspec.json.Decoder(list[Message] | Message)
 _ELEMENTS_DECODER: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _MESSAGE_DECODER: Final = msgspec.json.Decoder(Message)

@@ -1,0 +1,44 @@
+"""Ingest.handle with bad content in well-formed frames: counted by reason, nothing changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from polymon.core.model import AssetMeta
+from polymon.core.shard import Policy, ShardState
+from polymon.polymarket.ingest import Ingest
+
+ASSET = "111"
+BOOK = {
+    "event_type": "book", "asset_id": ASSET, "market": "0xm", "timestamp": "1000",
+    "bids": [{"price": "0.48", "size": "10"}], "asks": [{"price": "0.52", "size": "5"}],
+}  # fmt: skip
+
+
+def change(timestamp: object, price: str = "0.49") -> str:
+    entry = {"asset_id": ASSET, "price": price, "size": "7", "side": "BUY"}
+    message = {"event_type": "price_change", "market": "0xm", "price_changes": [entry]}
+    return json.dumps({**message, "timestamp": timestamp})
+
+
+@pytest.mark.parametrize("timestamp", ["1.5", "-5", "", "12ab", "1e3", " 12", "١٢"])
+def test_a_bad_timestamp_is_a_counted_skip_that_changes_nothing(timestamp: str) -> None:
+    state = ShardState(Policy())
+    state.track(AssetMeta(asset_id=ASSET, market="0xm"))
+    ingest = Ingest(state, max_frame_bytes=10_000)
+    ingest.handle(json.dumps(BOOK), 1.0, 1_000)
+    before = state.view(ASSET, 1.0)
+
+    ingest.handle(change(timestamp), 2.0, 2_000)
+    ingest.handle(json.dumps({**BOOK, "timestamp": timestamp, "bids": []}), 2.0, 2_000)
+
+    assert dict(ingest.invalid) == {"bad_number": 2}
+    assert state.view(ASSET, 1.0) == before
+    # The next good message applies as usual.
+    ingest.handle(change(1001), 3.0, 3_000)
+    view = state.view(ASSET, 3.0)
+    assert view is not None
+    assert view.best_bid == "0.49"
+    assert view.timestamp_ms == 1001
