@@ -33,12 +33,11 @@ class OrderBook:
     __slots__ = ("_json", "_prices", "asks", "best_ask", "best_bid", "bids")
 
     def __init__(self) -> None:
-        # Read-only outside this class: price units -> level, one dict per side.
-        self.bids: dict[int, Level] = {}
+        # All four are read-only outside this class. Plain attributes, not properties: the hot
+        # path reads them several times per level update.
+        self.bids: dict[int, Level] = {}  # price units -> level
         self.asks: dict[int, Level] = {}
         self._prices = (SortedList(), SortedList())  # each side's prices, ascending; by side
-        # Read-only outside this class. Plain attributes, not properties: the hot path reads
-        # them several times per level update.
         self.best_bid: int | None = None  # highest bid in price units, None when empty
         self.best_ask: int | None = None  # lowest ask in price units, None when empty
         self._json: list[str | None] = [None, None]  # wire-order JSON per side, built on demand

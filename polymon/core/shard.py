@@ -160,9 +160,11 @@ class ShardState:
             return
         book = state.book
         # Most snapshots of a book in sync repeat it: then there is nothing to parse or refill.
-        unchanged = state.phase == Phase.SYNCED and book.holds_exactly(bids, asks)
-        if not unchanged:
-            bid_levels, ask_levels = _parse_levels(bids), _parse_levels(asks)
+        parsed = (
+            None
+            if state.phase == Phase.SYNCED and book.holds_exactly(bids, asks)
+            else (_parse_levels(bids), _parse_levels(asks))
+        )
         self.messages += 1
         if market:
             state.market = market
@@ -175,15 +177,15 @@ class ShardState:
         if neg_risk is not None:
             state.neg_risk = neg_risk
         self.level_updates += len(bids) + len(asks)
-        if not unchanged:
+        if parsed is not None:
             if (
                 state.phase == Phase.SYNCED
                 and self.policy.mode != "off"
-                and not book.same_levels(bid_levels, ask_levels)
+                and not book.same_levels(*parsed)
             ):
                 detail = f"snapshot ts {timestamp_ms}"
                 self._open_gap(state, "checkpoint_mismatch", wall_us, detail)
-            book.replace(bid_levels, ask_levels)
+            book.replace(*parsed)
         buffered, state.buffer = state.buffer, []
         replayed = 0
         for ts, side, (price, pt, st, size) in buffered:
@@ -200,7 +202,7 @@ class ShardState:
             self._self_check(state, timestamp_ms, venue_hash)
         if state.gap is not None:
             self._resolve(state, wall_us, source)
-        if state.book.crossed:
+        if book.crossed:
             self._suspect(state, "crossed", self.policy.mode, now, wall_us, "after snapshot")
         self._top_changed(state, timestamp_ms, wall_us, now)
 
