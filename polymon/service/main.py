@@ -32,7 +32,6 @@ import msgspec
 import trio
 import trio.lowlevel
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from polymon.config import Config
 from polymon.core.model import AssetMeta, BookView, GapEvent
@@ -57,6 +56,7 @@ from polymon.storage.writers import WriterSet
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
 from polymon.web.keys import KeyStore
+from polymon.web.server import serve
 from polymon.webhooks.delivery import WebhookDelivery
 from polymon.webhooks.ssrf import UrlPolicy
 

@@ -1,0 +1,118 @@
+"""Serving the app with hypercorn under Trio, with a cheaper keep-alive idle timer.
+
+hypercorn times out idle keep-alive connections with a task: after every response it starts a
+new one (`TrioSingleTask.restart`, a `nursery.start`) and when the next request arrives it
+cancels it. Under keep-alive load that churn is about a sixth of the event loop, more than
+polymon's own orderbook path. `KeepAliveConnection` keeps hypercorn's behaviour (an idle
+connection closes `keep_alive_timeout` seconds after its last response; a request in flight is
+never timed out; server shutdown closes idle connections) with one task per connection waiting
+under a cancel scope whose deadline moves, which costs a few attribute writes per request.
+
+It also skips the empty write h11 produces for the end of a sized body, which would otherwise
+take the send lock and a checkpoint for nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import hypercorn.trio.run as worker
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Event, RawData
+from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import TrioSingleTask
+from hypercorn.typing import Event as ServerEvent
+from hypercorn.typing import TaskGroup
+
+log = logging.getLogger(__name__)
+
+
+class IdleTimer(TrioSingleTask):
+    """Closes a connection that stays idle for `timeout_s`: a drop-in for hypercorn's idle task.
+
+    `restart` (the connection turned idle) and `stop` (a request arrived) are O(1): they move the
+    deadline of one cancel scope. The first `restart` spawns the connection's one waiting task.
+    """
+
+    def __init__(
+        self, timeout_s: float, terminated: ServerEvent, close: Callable[[], Awaitable[None]]
+    ) -> None:
+        super().__init__()
+        self._timeout_s = timeout_s
+        self._terminated = terminated
+        self._close = close
+        self._scope: trio.CancelScope | None = None
+
+    async def restart(self, task_group: TaskGroup, action: Callable[..., Any]) -> None:
+        """The connection is idle from now: close it `timeout_s` from now unless `stop` comes
+        first. (`action`, hypercorn's own timeout task, is replaced by this timer.)"""
+        deadline = trio.current_time() + self._timeout_s
+        if self._scope is None:
+            self._scope = trio.CancelScope(deadline=deadline)
+            task_group.spawn(self._wait, self._scope)
+        else:
+            self._scope.deadline = deadline
+
+    async def stop(self) -> None:
+        """A request is in flight: no timeout until the next `restart`."""
+        if self._scope is not None:
+            self._scope.deadline = math.inf
+
+    async def _wait(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await self._terminated.wait()  # the server is shutting down: close idle now
+        with trio.CancelScope(shield=True):
+            await self._close()
+
+
+class KeepAliveConnection(TCPServer):
+    """hypercorn's per-connection server with `IdleTimer` as its idle task."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.idle_task = IdleTimer(
+            self.config.keep_alive_timeout, self.context.terminated, self._initiate_server_close
+        )
+
+    async def protocol_send(self, event: Event) -> None:
+        """As hypercorn's, minus empty writes."""
+        if isinstance(event, RawData) and not event.data:
+            return
+        await super().protocol_send(event)
+
+
+_WORKER_CLASS = "TCPServer"  # the name hypercorn's Trio worker builds each connection with
+
+
+def install() -> bool:
+    """Make hypercorn's Trio worker serve connections with `KeepAliveConnection`; idempotent.
+
+    Returns False, leaving hypercorn as it is, if its worker no longer uses the class this one
+    extends (a hypercorn release changed it): serving then works as stock hypercorn does.
+    """
+    current = getattr(worker, _WORKER_CLASS)
+    if current is KeepAliveConnection:
+        return True
+    if current is not TCPServer:
+        log.warning("hypercorn's worker does not use its TCPServer: stock keep-alive timer kept")
+        return False
+    setattr(worker, _WORKER_CLASS, KeepAliveConnection)
+    return True
+
+
+async def serve(
+    app: Any,
+    config: HypercornConfig,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the ASGI `app` with hypercorn (`KeepAliveConnection` installed) until the
+    shutdown trigger returns; reports the bound URLs when listening."""
+    install()
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

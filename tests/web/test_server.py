@@ -1,0 +1,183 @@
+"""hypercorn with polymon's keep-alive idle timer (polymon.web.server), over loopback with an
+autojump clock (each test asks for it: pytest-trio runs a test with the clock it takes):
+keep-alive reuse, the idle timeout after the last response (and only then), a request in
+flight never timed out, idle connections closed at shutdown, and every body framing (sized,
+empty, chunked) intact without the empty writes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import hypercorn.trio.run
+import pytest
+import trio
+from hypercorn.config import Config
+
+from polymon.web.server import KeepAliveConnection, install, serve
+
+TIMEOUT_S = 5.0  # keep_alive_timeout of the server under test
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """/sleep/N answers after N seconds; /chunked streams two chunks; /empty has no body."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+    path: str = scope["path"]
+    if path.startswith("/sleep/"):
+        await trio.sleep(float(path.removeprefix("/sleep/")))
+    if path == "/chunked":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ab", "more_body": True})
+        await send({"type": "http.response.body", "body": b"cd", "more_body": False})
+        return
+    body = b"" if path == "/empty" else path.encode()
+    headers = [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+@dataclass
+class Server:
+    port: int
+    stop: trio.Event
+
+    async def connect(self) -> trio.SocketStream:
+        return await trio.open_tcp_stream("127.0.0.1", self.port)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.keep_alive_timeout = TIMEOUT_S
+    config.accesslog = None
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, config, shutdown_trigger=stop.wait))
+        yield Server(int(binds[0].rsplit(":", 1)[1]), stop)
+        stop.set()
+
+
+async def request(stream: trio.SocketStream, path: str) -> tuple[bytes, bytes]:
+    """Send GET `path`; return the response head and its body (sized or chunked, decoded)."""
+    await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await _receive(stream)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += await _receive(stream)
+        return head, _dechunk(rest)
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(rest) < length:
+        rest += await _receive(stream)
+    assert len(rest) == length  # nothing beyond the response on the connection
+    return head, rest
+
+
+async def _receive(stream: trio.SocketStream) -> bytes:
+    chunk = await stream.receive_some(65536)
+    assert chunk, "the server closed the connection mid-response"
+    return chunk
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, data = out + data[:size], data[size + 2 :]
+
+
+async def closed_by_server(stream: trio.SocketStream) -> bool:
+    """True once the server closes the connection (EOF or reset), False if it sends data;
+    fails if it never does."""
+    try:
+        with trio.fail_after(TIMEOUT_S * 10):
+            return await stream.receive_some(65536) == b""
+    except trio.BrokenResourceError:
+        return True
+
+
+def test_install_swaps_the_worker_connection_class_once() -> None:
+    assert install() is True
+    assert install() is True
+    assert hypercorn.trio.run.TCPServer is KeepAliveConnection  # type: ignore[attr-defined]
+
+
+async def test_keep_alive_serves_every_framing_on_one_connection(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        for _ in range(3):
+            head, body = await request(stream, "/a")
+            assert head.startswith(b"HTTP/1.1 200")
+            assert body == b"/a"
+            head, body = await request(stream, "/empty")
+            assert b"content-length: 0" in head.lower()
+            assert body == b""
+            head, body = await request(stream, "/chunked")
+            assert body == b"abcd"
+
+
+async def test_idle_connection_closes_after_the_timeout_and_not_before(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        await request(stream, "/a")
+        start = trio.current_time()
+        assert await closed_by_server(stream)
+        idle = trio.current_time() - start
+        assert TIMEOUT_S <= idle < TIMEOUT_S + 1
+
+
+async def test_connection_that_never_sends_closes_after_the_timeout(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        start = trio.current_time()
+        assert await closed_by_server(stream)
+        assert TIMEOUT_S <= trio.current_time() - start < TIMEOUT_S + 1
+
+
+async def test_each_request_restarts_the_idle_timeout(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        for _ in range(5):  # 5 × 0.8 × timeout idle in all, each gap under the timeout
+            await trio.sleep(TIMEOUT_S * 0.8)
+            _head, body = await request(stream, "/b")
+            assert body == b"/b"
+
+
+async def test_request_in_flight_is_never_timed_out(server: Server, autojump_clock: object) -> None:
+    async with await server.connect() as stream:
+        slow = TIMEOUT_S * 3
+        start = trio.current_time()
+        _head, body = await request(stream, f"/sleep/{slow}")
+        assert body == f"/sleep/{slow}".encode()
+        assert trio.current_time() - start >= slow
+        _head, body = await request(stream, "/after")  # still open: idle only from the response
+        assert body == b"/after"
+        start = trio.current_time()
+        assert await closed_by_server(stream)
+        assert TIMEOUT_S <= trio.current_time() - start < TIMEOUT_S + 1
+
+
+async def test_shutdown_closes_idle_connections_at_once(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        await request(stream, "/a")
+        start = trio.current_time()
+        server.stop.set()
+        assert await closed_by_server(stream)
+        assert trio.current_time() - start < TIMEOUT_S
