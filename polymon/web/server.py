@@ -36,7 +36,9 @@ class IdleTimer(TrioSingleTask):
     """Closes a connection that stays idle for `timeout_s`: a drop-in for hypercorn's idle task.
 
     `restart` (the connection turned idle) and `stop` (a request arrived) are O(1): they move the
-    deadline of one cancel scope. The first `restart` spawns the connection's one waiting task.
+    deadline of one cancel scope, waited on by the connection's one timer task (spawned by the
+    first `restart`). As with hypercorn's: server shutdown closes an idle connection at once
+    and leaves a busy one to finish its response. `end` (the connection is gone) ends the task.
     """
 
     def __init__(
@@ -46,11 +48,16 @@ class IdleTimer(TrioSingleTask):
         self._timeout_s = timeout_s
         self._terminated = terminated
         self._close = close
-        self._scope: trio.CancelScope | None = None
+        self._scope: trio.CancelScope | None = None  # the waiting task's, while it waits
+        self._idle = False
+        self._ended = False
 
     async def restart(self, task_group: TaskGroup, action: Callable[..., Any]) -> None:
         """The connection is idle from now: close it `timeout_s` from now unless `stop` comes
         first. (`action`, hypercorn's own timeout task, is replaced by this timer.)"""
+        if self._ended:
+            return
+        self._idle = True
         deadline = trio.current_time() + self._timeout_s
         if self._scope is None:
             self._scope = trio.CancelScope(deadline=deadline)
@@ -60,14 +67,26 @@ class IdleTimer(TrioSingleTask):
 
     async def stop(self) -> None:
         """A request is in flight: no timeout until the next `restart`."""
+        self._idle = False
         if self._scope is not None:
             self._scope.deadline = math.inf
 
+    def end(self) -> None:
+        """The connection is gone: stop waiting, close nothing."""
+        self._ended = True
+        if self._scope is not None:
+            self._scope.cancel()
+
     async def _wait(self, scope: trio.CancelScope) -> None:
         with scope:
-            await self._terminated.wait()  # the server is shutting down: close idle now
-        with trio.CancelScope(shield=True):
-            await self._close()
+            await self._terminated.wait()
+        if self._scope is scope:
+            self._scope = None  # a later `restart` waits anew
+        # Not idle: shutdown came during a request (hypercorn closes the connection after the
+        # response), or a request arrived as the deadline passed.
+        if self._idle and not self._ended:
+            with trio.CancelScope(shield=True):
+                await self._close()
 
 
 class KeepAliveConnection(TCPServer):
@@ -75,15 +94,24 @@ class KeepAliveConnection(TCPServer):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.idle_task = IdleTimer(
+        self.idle_timer = IdleTimer(
             self.config.keep_alive_timeout, self.context.terminated, self._initiate_server_close
         )
+        self.idle_task = self.idle_timer
 
     async def protocol_send(self, event: Event) -> None:
         """As hypercorn's, minus empty writes."""
         if isinstance(event, RawData) and not event.data:
             return
         await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        # Reading ends when the peer or the server closes the connection; the timer task must
+        # end with it, or a connection dropped mid-request would wait for shutdown.
+        try:
+            await super()._read_data()
+        finally:
+            self.idle_timer.end()
 
 
 _WORKER_CLASS = "TCPServer"  # the name hypercorn's Trio worker builds each connection with

@@ -16,9 +16,10 @@ import pytest
 import trio
 from hypercorn.config import Config
 
-from polymon.web.server import KeepAliveConnection, install, serve
+from polymon.web.server import IdleTimer, KeepAliveConnection, install, serve
 
 TIMEOUT_S = 5.0  # keep_alive_timeout of the server under test
+GRACE_S = 30.0  # graceful_timeout: how long shutdown lets requests in flight finish
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -56,6 +57,7 @@ async def server() -> AsyncIterator[Server]:
     config.bind = ["127.0.0.1:0"]
     config.keep_alive_timeout = TIMEOUT_S
     config.accesslog = None
+    config.graceful_timeout = GRACE_S
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(serve, app, config, shutdown_trigger=stop.wait))
@@ -105,6 +107,18 @@ async def closed_by_server(stream: trio.SocketStream) -> bool:
             return await stream.receive_some(65536) == b""
     except trio.BrokenResourceError:
         return True
+
+
+def timer_tasks() -> int:
+    """How many idle-timer tasks are running in this trio run."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        mine = getattr(task.coro, "cr_code", None) is IdleTimer._wait.__code__
+        return mine + sum(count(t) for n in task.child_nurseries for t in n.child_tasks)
+
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return count(root)
 
 
 def test_install_swaps_the_worker_connection_class_once() -> None:
@@ -181,3 +195,34 @@ async def test_shutdown_closes_idle_connections_at_once(
         server.stop.set()
         assert await closed_by_server(stream)
         assert trio.current_time() - start < TIMEOUT_S
+
+
+async def test_shutdown_lets_a_request_in_flight_finish(
+    server: Server, autojump_clock: object
+) -> None:
+    async with await server.connect() as stream:
+        await request(stream, "/a")
+        await stream.send_all(b"GET /sleep/10 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await trio.sleep(1)
+        server.stop.set()
+        data = b""
+        while b"/sleep/10" not in data:
+            data += await _receive(stream)
+        assert data.startswith(b"HTTP/1.1 200")
+        assert await closed_by_server(stream)  # then closed: the server is shutting down
+
+
+async def test_timer_task_ends_with_its_connection(server: Server, autojump_clock: object) -> None:
+    assert timer_tasks() == 0
+    idle = await server.connect()  # dropped by the client while idle
+    await request(idle, "/a")
+    busy = await server.connect()  # dropped by the client mid-request
+    await busy.send_all(b"GET /sleep/100 HTTP/1.1\r\nHost: t\r\n\r\n")
+    await trio.sleep(1)
+    assert timer_tasks() == 2
+    await idle.aclose()
+    await trio.sleep(0.1)
+    assert timer_tasks() == 1  # at once, not after the idle timeout
+    await busy.aclose()
+    await trio.sleep(200)  # the request's task runs out; no timer waits for shutdown
+    assert timer_tasks() == 0
