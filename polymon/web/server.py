@@ -3,10 +3,12 @@
 hypercorn times out idle keep-alive connections with a task: after every response it starts a
 new one (`TrioSingleTask.restart`, a `nursery.start`) and when the next request arrives it
 cancels it. Under keep-alive load that churn is about a sixth of the event loop, more than
-polymon's own orderbook path. `KeepAliveConnection` keeps hypercorn's behaviour (an idle
-connection closes `keep_alive_timeout` seconds after its last response; a request in flight is
-never timed out; server shutdown closes idle connections) with one task per connection waiting
-under a cancel scope whose deadline moves, which costs a few attribute writes per request.
+polymon's own orderbook path. `KeepAliveConnection` keeps hypercorn's behaviour exactly (an
+idle connection closes `keep_alive_timeout` seconds after its last response; a request in
+flight is never timed out; server shutdown closes idle connections and lets busy ones finish)
+with one task per connection waiting under a cancel scope whose deadline moves, which costs a
+few attribute writes per request. Exactly includes hypercorn's blind spot: a connection that
+opens HTTP/2 with prior knowledge and never sends a request is never reported idle.
 
 It also skips the empty write h11 produces for the end of a sized body, which would otherwise
 take the send lock and a checkpoint for nothing.
