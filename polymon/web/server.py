@@ -117,19 +117,21 @@ class KeepAliveConnection(TCPServer):
 
 
 _WORKER_CLASS = "TCPServer"  # the name hypercorn's Trio worker builds each connection with
+_EXTENDED = ("protocol_send", "_read_data", "_initiate_server_close")  # what the subclass uses
 
 
 def install() -> bool:
     """Make hypercorn's Trio worker serve connections with `KeepAliveConnection`; idempotent.
 
     Returns False, leaving hypercorn as it is, if its worker no longer uses the class this one
-    extends (a hypercorn release changed it): serving then works as stock hypercorn does.
+    extends or that class lacks a method it overrides or calls (a hypercorn release changed
+    them): serving then works as stock hypercorn does.
     """
     current = getattr(worker, _WORKER_CLASS)
     if current is KeepAliveConnection:
         return True
-    if current is not TCPServer:
-        log.warning("hypercorn's worker does not use its TCPServer: stock keep-alive timer kept")
+    if current is not TCPServer or not all(hasattr(TCPServer, name) for name in _EXTENDED):
+        log.warning("hypercorn's TCPServer is not the one extended here: stock idle timer kept")
         return False
     setattr(worker, _WORKER_CLASS, KeepAliveConnection)
     return True

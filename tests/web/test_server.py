@@ -17,6 +17,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.trio.task_group import TaskGroup
+from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import EventWrapper
 
 from polymon.web.server import IdleTimer, KeepAliveConnection, install, serve
@@ -127,6 +128,19 @@ def test_install_swaps_the_worker_connection_class_once() -> None:
     assert install() is True
     assert install() is True
     assert hypercorn.trio.run.TCPServer is KeepAliveConnection  # type: ignore[attr-defined]
+
+
+def test_install_leaves_a_changed_hypercorn_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Other:
+        pass
+
+    monkeypatch.setattr(hypercorn.trio.run, "TCPServer", Other)
+    assert install() is False
+    assert hypercorn.trio.run.TCPServer is Other  # type: ignore[attr-defined]
+    monkeypatch.setattr(hypercorn.trio.run, "TCPServer", TCPServer)
+    monkeypatch.delattr(TCPServer, "_initiate_server_close")
+    assert install() is False
+    assert hypercorn.trio.run.TCPServer is TCPServer  # type: ignore[attr-defined]
 
 
 async def test_keep_alive_serves_every_framing_on_one_connection(
