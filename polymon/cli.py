@@ -191,7 +191,10 @@ def simulate(
 
 
 @main.command()
-@click.option("--seconds", type=float, default=5.0, help="Duration of each timed phase.")
+@click.option(
+    "--seconds", type=float, default=5.0,
+    help="Duration of each timed phase (the HTTP loads run at least 10 s each).",
+)  # fmt: skip
 @click.option("--markets", type=int, default=200, help="Simulated markets in the generated load.")
 @click.option(
     "--only",
@@ -209,4 +212,4 @@ def bench(seconds: float, markets: int, only: str) -> None:
     if only in ("all", "http"):
         from polymon.bench.http import bench_http
 
-        print(bench_http(seconds=max(seconds, 5.0)), flush=True)
+        print(bench_http(seconds=max(seconds, 10.0)), flush=True)
