@@ -2,13 +2,17 @@
 
 Every key lives in a section (`[polymarket]`, `[storage]`, …). Any key can be overridden by an
 environment variable `POLYMON_<SECTION>__<KEY>` (upper case, double underscore), for example
-`POLYMON_STORAGE__URL=http://ch:8123/polymon`. Unknown keys, in the file or in the environment,
-are an error that names the key. Durations and sizes carry their unit in the field name.
+`POLYMON_STORAGE__URL=http://ch:8123/polymon`; list keys take a JSON array, for example
+`POLYMON_HTTP__CORS_ALLOW_ORIGINS='["https://a.example"]'`. Under systemd, secrets come from
+`$CREDENTIALS_DIRECTORY` (see `CREDENTIALS`), never from the unit file. Unknown keys, in the file,
+the environment or the credentials, are an error that names the key. Durations and sizes carry
+their unit in the field name.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,8 +31,15 @@ Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 CheckMode = Literal["off", "observe", "resync"]
 HashRecipe = Literal["v1", "v2", "v3"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 ENV_PREFIX = "POLYMON_"
+CREDENTIALS: dict[str, tuple[str, str]] = {
+    "storage_password": ("storage", "password"),
+    "storage_url": ("storage", "url"),
+}
+"""Credential name (a file in `$CREDENTIALS_DIRECTORY`, systemd's `LoadCredential=`) -> the
+(section, key) it sets. A credential wins over the file and the environment."""
 
 
 class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -40,11 +51,25 @@ class ServiceConfig(Section, frozen=True):
 
     data_dir: local state (API keys, triggers, journal, embedded ClickHouse).
     shutdown_grace_secs: how long writers may flush after SIGTERM before the process exits.
+    log_level: the older name of `[log] level`, used when that is not set.
     """
 
     data_dir: str = "./data"
     shutdown_grace_secs: PositiveFloat = 8.0
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
+
+
+class LogConfig(Section, frozen=True):
+    """Log lines on stdout (journald collects them under systemd).
+
+    level: debug | info | warning | error; unset means `service.log_level` (info).
+    format: `text` (one readable line) or `json` (one object per line: timestamp, level, logger,
+      message and fields such as shard, table, asset, trigger_id), for `journalctl -o cat | jq`.
+    Known secrets (the storage password, URL credentials, API keys, whsec_ secrets) are masked.
+    """
+
+    level: LogLevel | None = None
+    format: Literal["text", "json"] = "text"
 
 
 class PolymarketConfig(Section, frozen=True):
@@ -241,6 +266,7 @@ class Config(Section, frozen=True):
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
     simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property
     def storage_url(self) -> str:
@@ -254,8 +280,33 @@ class Config(Section, frozen=True):
         return f"Config(data_dir={self.service.data_dir!r}, ws_url={self.polymarket.ws_url!r})"
 
 
-def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+_CONTAINERS = (
+    msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.FrozenSetType,
+    msgspec.inspect.TupleType, msgspec.inspect.VarTupleType, msgspec.inspect.DictType,
+    msgspec.inspect.StructType,
+)  # fmt: skip
+
+
+def _takes_json(section: type[Section], key: str) -> bool:
+    """Whether an environment value for `section.key` is JSON (lists and tables are)."""
+    info = msgspec.inspect.type_info(section)
+    assert isinstance(info, msgspec.inspect.StructType)
+    field = next(f for f in info.fields if f.name == key)
+    types = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+    return any(isinstance(t, _CONTAINERS) for t in types)
+
+
+def _table(raw: dict[str, Any], section: str) -> dict[str, Any]:
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config section [{section}] must be a table")
+    return table
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """Set every `POLYMON_<SECTION>__<KEY>` into `raw`; returns (section, key) -> variable."""
     sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    applied = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -267,10 +318,57 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         known = {f.name for f in msgspec.structs.fields(sections[section])}
         if key not in known:
             raise ConfigError(f"environment variable {name}: unknown key {section}.{key}")
-        table = raw.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"config section [{section}] must be a table")
-        table[key] = value
+        parsed: Any = value
+        if _takes_json(sections[section], key):
+            try:
+                parsed = msgspec.json.decode(value)
+            except msgspec.DecodeError as e:
+                raise ConfigError(
+                    f"environment variable {name}: expected JSON "
+                    f'(a list is written like ["a", "b"] or [80, 443]): {e}'
+                ) from None
+        _table(raw, section)[key] = parsed
+        applied[section, key] = name
+    return applied
+
+
+def _apply_credentials(raw: dict[str, Any], directory: str) -> dict[tuple[str, str], str]:
+    """Set every credential file in `directory` (systemd's $CREDENTIALS_DIRECTORY) into `raw`;
+    returns (section, key) -> credential name. An empty file counts as not given."""
+    applied = {}
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as e:
+        raise ConfigError(f"cannot read $CREDENTIALS_DIRECTORY {directory}: {e.strerror}") from e
+    for name in names:
+        if name not in CREDENTIALS:
+            raise ConfigError(
+                f"credential {name!r} in $CREDENTIALS_DIRECTORY is not one polymon reads "
+                f"({', '.join(sorted(CREDENTIALS))})"
+            )
+        path = Path(directory) / name
+        try:
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as e:
+            raise ConfigError(f"cannot read credential {path}: {e.strerror}") from e
+        except UnicodeDecodeError:
+            raise ConfigError(f"credential {path} is not UTF-8 text") from None
+        if value:
+            section, key = CREDENTIALS[name]
+            _table(raw, section)[key] = value
+            applied[section, key] = name
+    return applied
+
+
+_ERROR_PATH = re.compile(r"at `\$\.(\w+)\.(\w+)")
+
+
+def _source_of(error: str, sources: Mapping[tuple[str, str], str]) -> str:
+    """`error` (a msgspec validation message) prefixed with the variable or credential that set
+    the offending key, when one did."""
+    match = _ERROR_PATH.search(error)
+    source = sources.get((match[1], match[2])) if match else None
+    return f"{source}: {error}" if source else error
 
 
 def load_config(
@@ -296,14 +394,18 @@ def load_config(
             raise ConfigError(f"config file {path} is not UTF-8: {e.reason}") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
-    _apply_env(raw, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    origin = {k: f"environment variable {v}" for k, v in _apply_env(raw, environ).items()}
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        applied = _apply_credentials(raw, environ["CREDENTIALS_DIRECTORY"])
+        origin |= {k: f"credential {v}" for k, v in applied.items()}
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     try:
         return msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:
         sources = [str(path)] if path is not None else []
-        if any(k.startswith(ENV_PREFIX) for k in (os.environ if environ is None else environ)):
+        if any(k.startswith(ENV_PREFIX) for k in environ):
             sources.append("POLYMON_* environment")
         where = f" (from {' and '.join(sources)})" if sources else ""
-        raise ConfigError(f"invalid config{where}: {e}") from e
+        raise ConfigError(f"invalid config{where}: {_source_of(str(e), origin)}") from e

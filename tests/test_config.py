@@ -238,3 +238,116 @@ def test_repr_never_shows_the_password(tmp_path: Path) -> None:
         assert secret not in repr(config)
         assert secret not in str(config)
         assert secret not in f"{config!r} {config}"
+
+
+# -- list keys from the environment (JSON) --------------------------------------------------
+
+
+def test_list_keys_take_json_arrays_from_the_environment() -> None:
+    config = load(
+        POLYMON_HTTP__CORS_ALLOW_ORIGINS='["https://a.example", "https://b.example"]',
+        POLYMON_WEBHOOKS__ALLOWED_PORTS="[443, 8443]",
+        POLYMON_WEBHOOKS__RETRY_SCHEDULE_SECS="[0, 1.5, 60]",
+    )
+    assert config.http.cors_allow_origins == ["https://a.example", "https://b.example"]
+    assert config.webhooks.allowed_ports == [443, 8443]
+    assert config.webhooks.retry_schedule_secs == [0, 1.5, 60]
+    assert load(POLYMON_WEBHOOKS__ALLOWED_PORTS="[]").webhooks.allowed_ports == []
+
+
+def test_a_list_env_value_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[webhooks]\nallowed_ports = [80]\n")
+    assert load(path, POLYMON_WEBHOOKS__ALLOWED_PORTS="[8080]").webhooks.allowed_ports == [8080]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("POLYMON_HTTP__CORS_ALLOW_ORIGINS", "https://a.example", "expected JSON"),
+        ("POLYMON_HTTP__CORS_ALLOW_ORIGINS", '["https://a"', "expected JSON"),
+        ("POLYMON_HTTP__CORS_ALLOW_ORIGINS", '"https://a"', r"Expected `array`, got `str`"),
+        ("POLYMON_WEBHOOKS__ALLOWED_PORTS", "[80, 70000]", r"allowed_ports\[1\]"),
+        ("POLYMON_WEBHOOKS__ALLOWED_PORTS", '["x"]', r"Expected `int`"),
+        ("POLYMON_WEBHOOKS__RETRY_SCHEDULE_SECS", "[5, -1]", r"retry_schedule_secs\[1\]"),
+    ],
+)
+def test_bad_list_env_values_name_the_variable(name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as info:
+        load(**{name: value})
+    message = str(info.value)
+    assert f"environment variable {name}" in message
+    assert "\n" not in message
+
+
+def test_bad_scalar_env_values_name_the_variable_too() -> None:
+    with pytest.raises(ConfigError, match="environment variable POLYMON_HTTP__PORT") as info:
+        load(POLYMON_HTTP__PORT="70000")
+    assert "$.http.port" in str(info.value)
+
+
+def test_a_bad_file_value_is_not_blamed_on_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "[http]\nport = 70000\n")
+    with pytest.raises(ConfigError) as info:
+        load(path, POLYMON_HTTP__HOST="0.0.0.0")
+    assert "environment variable" not in str(info.value)
+    assert "polymon.toml" in str(info.value)
+
+
+# -- systemd credentials --------------------------------------------------------------------
+
+
+def credentials(tmp_path: Path, **files: str) -> Path:
+    directory = tmp_path / "credentials"
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+def test_credentials_set_their_documented_keys(tmp_path: Path) -> None:
+    directory = credentials(
+        tmp_path, storage_password="pw from credential\n", storage_url="https://ch:8443/db"
+    )
+    path = write(tmp_path, '[storage]\npassword = "pw from file"\n')
+    config = load(
+        path, CREDENTIALS_DIRECTORY=str(directory), POLYMON_STORAGE__PASSWORD="pw from env"
+    )
+    assert config.storage.password == "pw from credential"  # trailing newline dropped
+    assert config.storage.url == "https://ch:8443/db"
+
+
+def test_without_credentials_directory_the_file_and_env_apply(tmp_path: Path) -> None:
+    path = write(tmp_path, '[storage]\npassword = "pw from file"\n')
+    assert load(path).storage.password == "pw from file"
+    assert load(path, POLYMON_STORAGE__PASSWORD="env").storage.password == "env"
+
+
+def test_an_empty_credential_counts_as_not_given(tmp_path: Path) -> None:
+    directory = credentials(tmp_path, storage_password="\n")
+    path = write(tmp_path, '[storage]\npassword = "pw from file"\n')
+    assert load(path, CREDENTIALS_DIRECTORY=str(directory)).storage.password == "pw from file"
+
+
+def test_every_documented_credential_names_a_real_key() -> None:
+    from polymon.config import CREDENTIALS
+
+    for name, (section, key) in CREDENTIALS.items():
+        assert name == f"{section}_{key}"
+        assert hasattr(getattr(Config(), section), key)
+
+
+def test_an_unknown_credential_is_named(tmp_path: Path) -> None:
+    directory = credentials(tmp_path, storage_pasword="x")
+    with pytest.raises(ConfigError, match="storage_pasword") as info:
+        load(CREDENTIALS_DIRECTORY=str(directory))
+    assert "storage_password" in str(info.value)  # the names polymon reads are listed
+
+
+def test_unreadable_credentials_are_a_config_error_without_the_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CREDENTIALS_DIRECTORY"):
+        load(CREDENTIALS_DIRECTORY=str(tmp_path / "missing"))
+    directory = credentials(tmp_path)
+    (directory / "storage_password").write_bytes(b"\xff\xfe secret")
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        load(CREDENTIALS_DIRECTORY=str(directory))
+    assert "secret" not in str(info.value)
