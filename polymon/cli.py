@@ -19,6 +19,7 @@ import trio
 
 from polymon.config import Config, load_config
 from polymon.errors import PolymonError, first_error
+from polymon.logs import configure as configure_logs
 
 
 def _fail(message: str) -> None:
@@ -82,7 +83,7 @@ def run(config_path: str | None, simulate: bool) -> None:
     from polymon.service.main import Running, run_service
 
     cfg = _load(config_path)
-    logging.getLogger().setLevel(cfg.service.log_level.upper())
+    configure_logs(cfg)
 
     async def started(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
         tuner = trio.CancelScope()
@@ -141,6 +142,7 @@ def migrate(config_path: str | None) -> None:
     from polymon.storage.store import open_store
 
     cfg = _load(config_path)
+    configure_logs(cfg)
 
     async def _main() -> None:
         store = open_store(cfg.storage_url, cfg.storage)

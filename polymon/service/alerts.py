@@ -11,6 +11,7 @@ handed to the webhook delivery, all without blocking.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from polymon.webhooks.model import WebhookEvent
 from polymon.webhooks.params import DeliveryParams
 from polymon.webhooks.ssrf import UrlPolicy
 
+log = logging.getLogger("polymon.triggers")
 _encode = msgspec.json.Encoder().encode
 _TRIGGERS = msgspec.json.Decoder(list[Trigger])
 TRIGGER_EVENT = "trigger.fired"
@@ -119,6 +121,10 @@ class Alerts:
         self.triggers[trigger.trigger_id] = trigger
         if save:
             self._save()
+            log.info(
+                "trigger %s registered: %s on %s", trigger_id, spec.condition.type,
+                spec.asset_id[:80], extra={"trigger_id": trigger_id, "asset": spec.asset_id},
+            )  # fmt: skip
         return trigger, secret
 
     async def init_production(self) -> int:
@@ -154,6 +160,7 @@ class Alerts:
         removed = self._forget(trigger_id)
         if removed:
             self._save()
+            log.info("trigger %s removed", trigger_id, extra={"trigger_id": trigger_id})
         return removed
 
     def _forget(self, trigger_id: str) -> bool:

@@ -67,8 +67,9 @@ class Outlet(Generic[_T]):
                 self.channel.send_nowait((self.shard, batch))
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 log.warning(
-                    "shard %d: a sink is full or closed, %d rows dropped", self.shard, len(batch)
-                )
+                    "shard %d: a sink is full or closed, %d rows dropped", self.shard, len(batch),
+                    extra={"shard": self.shard},
+                )  # fmt: skip
             else:
                 self.sent += len(batch)
                 return True

@@ -36,6 +36,7 @@ import msgspec
 import trio
 
 from polymon.errors import StorageRejected, StorageUnavailable
+from polymon.logs import bind
 from polymon.storage.journal import Journal, JournalFull
 from polymon.storage.rows import (
     CONVERTERS,
@@ -219,6 +220,7 @@ class Writer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write until the channel is closed and everything is stored (or journaled)."""
+        bind(table=self.table.name)  # every line this writer (and its journal) logs names it
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._insert_loop, name=f"writer-{self.table.name}-insert")

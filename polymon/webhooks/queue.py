@@ -303,6 +303,7 @@ class DeliveryQueue:
             reason,
             delivery.attempts,
             delivery.last_error,
+            extra={"endpoint_id": delivery.endpoint_id, "webhook_id": delivery.webhook_id},
         )
 
     def _bury(self, letter: DeadLetter) -> None:
