@@ -45,6 +45,7 @@ from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.api import ServiceApi
 from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
+from polymon.service.notify import Notifier, extending, service_pulse, supervise
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
@@ -407,24 +408,28 @@ async def run_service(
     *,
     simulate: bool = False,
     bootstrap: bool = True,
+    notifier: Notifier | None = None,
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run polymon until `Running.stop()` (or cancellation); report readiness with the handle."""
+    """Run polymon until `Running.stop()` (or cancellation); report readiness with the handle,
+    and to systemd through `notifier` (default: from $NOTIFY_SOCKET)."""
+    notifier = Notifier.from_environ() if notifier is None else notifier
     store = open_store(cfg.storage_url, cfg.storage) if cfg.storage.enabled else None
     writers = None
     try:
         async with trio.open_nursery() as outer:
             if store is not None:
                 if store.url.startswith("chdb://"):
-                    await migrate_until_ready(
-                        store
-                    )  # fails fast and clearly if the directory is locked
+                    async with extending(notifier, "starting: applying schema migrations"):
+                        await migrate_until_ready(
+                            store
+                        )  # fails fast and clearly if the directory is locked
                 else:
                     outer.start_soon(migrate_until_ready, store, name="migrate")
                 writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(
-                cfg, store, writers, simulate, bootstrap, task_status
+                cfg, store, writers, simulate, bootstrap, task_status, notifier
             )
             service.flush()
             if writers is not None:
@@ -435,6 +440,7 @@ async def run_service(
     finally:
         if store is not None:
             store.close()
+        notifier.close()
 
 
 async def _run_until_stopped(
@@ -444,6 +450,7 @@ async def _run_until_stopped(
     simulate: bool,
     bootstrap: bool,
     task_status: trio.TaskStatus[Running],
+    notifier: Notifier,
 ) -> Service:
     async with trio.open_nursery() as nursery:
         simulator = None
@@ -481,9 +488,14 @@ async def _run_until_stopped(
             )
             if bootstrap:
                 nursery.start_soon(service.run_bootstrap, name="bootstrap")
+            pulse = service_pulse(
+                service.shards, writers, service.bootstrapped, lambda: service.bootstrap_error
+            )
+            nursery.start_soon(supervise, notifier, pulse, name="systemd")
             running = Running(service, binds[0], stop)
             running.simulator = simulator
             task_status.started(running)
             await stop.wait()
+            notifier.stopping()
             nursery.cancel_scope.cancel()
     return service
