@@ -42,6 +42,15 @@ _TRANSIENT_CODES = frozenset({
     3, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439, 999, 1000,
 })  # fmt: skip
 _CLIENT_SETTINGS = {"session_timezone": "UTC"}
+# The embedded engine runs inside polymon, so its JIT would need memory that is first writable
+# and then executable, which systemd's MemoryDenyWriteExecute=yes refuses (queries then fail
+# with CANNOT_MPROTECT once an expression has been seen a few times). The JIT only pays off on
+# large aggregations; polymon's queries are small, so the embedded engine runs without it.
+CHDB_SETTINGS = _CLIENT_SETTINGS | {
+    "compile_expressions": 0,
+    "compile_aggregate_expressions": 0,
+    "compile_sort_description": 0,
+}
 _OPEN_PATHS: set[str] = set()  # embedded engine paths this process has opened
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
@@ -91,7 +100,7 @@ def _connect(url: str, user: str, password: str, timeout_secs: float, compress: 
         if not path.startswith("/"):
             raise StorageError(f"storage url {url!r}: chdb needs an absolute path (chdb:///dir)")
         _check_not_locked(path)
-        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_CLIENT_SETTINGS)
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=CHDB_SETTINGS)
         _OPEN_PATHS.add(os.path.realpath(path))
         return client
     parts = urlsplit(url)
