@@ -215,3 +215,33 @@ def bench(seconds: float, markets: int, only: str) -> None:
         from polymon.bench.http import bench_http
 
         print(bench_http(seconds=max(seconds, 10.0)), flush=True)
+
+
+@main.command("systemd-unit")
+@click.option(
+    "--user", default=None,
+    help="Run as this existing system user (default: DynamicUser=yes, a user made per start).",
+)  # fmt: skip
+@click.option(
+    "--config", "config_path", default=None,
+    help="The config file the service reads (default: /etc/polymon/config.toml).",
+)  # fmt: skip
+def systemd_unit(user: str | None, config_path: str | None) -> None:
+    """Print a systemd unit for this installation (README: Deploy shows how to install it)."""
+    from pathlib import Path
+
+    from polymon import systemd_unit as unit
+
+    path = config_path or unit.CONFIG_PATH
+    try:
+        # The unit's own settings, not this shell's: POLYMON_* here would not reach the service.
+        cfg = load_config(path if Path(path).is_file() else None, environ={})
+        options = unit.options_for(
+            cfg, python=unit.current_python(), config_path=str(Path(path).absolute()), user=user
+        )
+    except (PolymonError, ValueError) as e:
+        _fail(str(e))
+        return
+    for warning in unit.warnings_for(options):
+        click.echo(f"polymon systemd-unit: warning: {warning}", err=True)
+    click.echo(unit.render_unit(options), nl=False)
