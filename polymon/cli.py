@@ -123,14 +123,18 @@ def keys_create(name: str, tier: str, config_path: str | None) -> None:
     """Create an API key; the key is the last line printed (only its hash is stored)."""
     from pathlib import Path
 
+    from polymon.files import adopt_owner
     from polymon.web.keys import KeyStore
 
     cfg = _load(config_path)
+    data_dir = Path(cfg.service.data_dir)
     try:
-        record, key = KeyStore(Path(cfg.service.data_dir)).create(name, tier)
+        store = KeyStore(data_dir)
+        record, key = store.create(name, tier)
     except PolymonError as e:
         _fail(str(e))
         return
+    adopt_owner(data_dir, [store.path, data_dir / "pepper"])  # readable by the service's user
     click.echo(f"created key {record.key_id} ({record.name}, tier {record.tier})")
     click.echo(key)
 

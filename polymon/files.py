@@ -21,3 +21,16 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def adopt_owner(directory: Path, paths: list[Path]) -> None:
+    """Give `paths` the owner of `directory` when root made them there (`polymon keys create`
+    run by root in the state directory of a service that runs as another user, who could not
+    read them otherwise). No-op for other users and for paths that already match."""
+    if os.geteuid() != 0:
+        return
+    owner = directory.stat()
+    for path in paths:
+        stat = path.stat()
+        if (stat.st_uid, stat.st_gid) != (owner.st_uid, owner.st_gid):
+            os.chown(path, owner.st_uid, owner.st_gid)

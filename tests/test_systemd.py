@@ -323,3 +323,21 @@ def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: soc
         record = json.loads(line)
         assert {"timestamp", "level", "logger", "message"} <= set(record)
     assert SENTINEL not in out + err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (as an admin creating keys for a unit)")
+def test_keys_created_by_root_belong_to_the_state_directory_owner(tmp_path: Path) -> None:
+    """`sudo polymon keys create` in /var/lib/polymon must leave files the service can read."""
+    data = tmp_path / "state"
+    data.mkdir()
+    os.chown(data, 65534, 65534)
+    env = os.environ | {"POLYMON_SERVICE__DATA_DIR": str(data)}
+    result = subprocess.run(
+        [sys.executable, "-m", "polymon", "keys", "create", "--name", "ops"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("keys.json", "pepper"):
+        stat = (data / name).stat()
+        assert (stat.st_uid, stat.st_gid) == (65534, 65534), name
+        assert stat.st_mode & 0o077 == 0
