@@ -265,8 +265,8 @@ def receive(sock: socket.socket, into: list[dict[str, str]]) -> None:
 def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: socket.socket) -> None:
     """`polymon run --simulate` with a notify socket, a watchdog, a credentials directory and
     JSON logs, under the unit's W^X and @resources rules: READY=1 after books are fresh, status
-    and watchdog while it runs, stored history served, STOPPING=1 and exit 0 on SIGTERM; every
-    stdout line is JSON and the credential's secret is in none of them."""
+    and watchdog while it runs, stored history served, no watchdog while frozen, STOPPING=1 and
+    exit 0 on SIGTERM; every stdout line is JSON and the credential's secret is in none of them."""
     port = free_port()
     credentials = tmp_path / "credentials"
     credentials.mkdir()
@@ -305,6 +305,21 @@ def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: soc
             assert get(f"http://127.0.0.1:{port}/api/v1/ohlc/{asset}?interval=1m&hours=1")[0] == 200
             assert get(f"http://127.0.0.1:{port}/api/v1/markets/{asset}")[0] == 200
         receive(notify_socket, messages)
+        # A frozen process (SIGSTOP standing in for a blocked event loop) sends nothing; once it
+        # runs again its first tick reports the stall instead of feeding the watchdog.
+        before_stop = len(messages)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(7)  # > 5 s of lag however far the 1 s tick had got
+        receive(notify_socket, messages)
+        assert len(messages) == before_stop
+        proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while sum("WATCHDOG" in m for m in messages[before_stop:]) < 2:
+            assert time.monotonic() < deadline, messages[before_stop:]
+            receive(notify_socket, messages)
+        resumed = messages[before_stop:]
+        assert resumed[0]["STATUS"].startswith("unhealthy (event loop stalled ")
+        assert "WATCHDOG" not in resumed[0]
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
         receive(notify_socket, messages)
