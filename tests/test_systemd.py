@@ -21,6 +21,7 @@ import pytest
 
 from polymon.config import CREDENTIALS, Config, load_config
 from polymon.systemd_unit import STATE_DIR, UnitOptions, options_for, render_unit, warnings_for
+from polymon.web.keys import KeyStore
 from tests import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,9 +225,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str, body: bytes | None = None, key: str = "") -> tuple[int, bytes]:
+    """GET (or POST `body`) with an optional API key; (status, body)."""
+    request = urllib.request.Request(url, data=body, headers={"X-API-Key": key} if key else {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -281,6 +284,7 @@ def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: soc
         "POLYMON_SIMULATOR__MARKETS": "5",
         "POLYMON_STORAGE__SNAPSHOT_INTERVAL_SECS": "2",
     }
+    _record, api_key = KeyStore(tmp_path / "data").create("ops", "pro")
     modes = sandbox_modes()
     prefix = [sys.executable, str(SANDBOX), ",".join(modes)] if modes else []
     proc = subprocess.Popen(
@@ -304,6 +308,12 @@ def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: soc
         for _ in range(4):  # the same queries again and again: what the JIT would compile
             assert get(f"http://127.0.0.1:{port}/api/v1/ohlc/{asset}?interval=1m&hours=1")[0] == 200
             assert get(f"http://127.0.0.1:{port}/api/v1/markets/{asset}")[0] == 200
+        trigger = {"asset_id": asset, "condition": {"type": "SPREAD_WIDE", "threshold": 0.5}}
+        status, body = get(
+            f"http://127.0.0.1:{port}/triggers", json.dumps(trigger).encode(), key=api_key
+        )
+        assert status == 201, body
+        trigger_id = json.loads(body)["trigger_id"]
         receive(notify_socket, messages)
         # A frozen process (SIGSTOP standing in for a blocked event loop) sends nothing; once it
         # runs again its first tick reports the stall instead of feeding the watchdog.
@@ -337,7 +347,11 @@ def test_polymon_run_under_systemd_conditions(tmp_path: Path, notify_socket: soc
     for line in lines:
         record = json.loads(line)
         assert {"timestamp", "level", "logger", "message"} <= set(record)
+    registered = [r for r in map(json.loads, lines) if r.get("trigger_id") == trigger_id]
+    assert registered[0]["asset"] == asset
+    assert registered[0]["logger"] == "polymon.triggers"
     assert SENTINEL not in out + err
+    assert api_key.rpartition("_")[2] not in out + err
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (as an admin creating keys for a unit)")
