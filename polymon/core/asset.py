@@ -33,7 +33,7 @@ class AssetState:
     __slots__ = (
         "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "hash_prefix", "last_resync",
         "last_update", "market", "min_order_size", "neg_risk", "outcome", "pending_hash",
-        "pending_since", "pending_ts", "phase", "recent_trades", "resync_due", "tick_size",
+        "pending_held", "pending_ts", "phase", "recent_trades", "resync_due", "tick_size",
         "timestamp_ms", "top", "trade", "watched",
     )  # fmt: skip
 
@@ -49,10 +49,10 @@ class AssetState:
         self.trade = MarketTrade()  # replaced by the market's shared one when tracked
         self.hash_prefix = ""  # summary_prefix(market, asset_id), "" until first needed
         # The newest venue hash that did not verify yet (a trade's messages carry the hash of
-        # the state after the last of them), its timestamp and when it was first missed.
+        # the state after the last of them), its timestamp, and how many messages it holds.
         self.pending_hash = ""
         self.pending_ts = 0
-        self.pending_since = 0.0
+        self.pending_held = 0
         self.timestamp_ms = 0
         self.hash = ""
         self.last_update = float("-inf")

@@ -83,10 +83,10 @@ class MarketTrade:
 
     def on_trade(self, price_text: str) -> None:
         """A trade event: its values become candidates until a hash confirms one. O(1)."""
-        known = self.value
-        fresh = [v for v in dict.fromkeys(trade_values(price_text)) if v and v != known]
-        if not fresh:
-            return  # the hashes already moved to this trade's value
+        values = trade_values(price_text)
+        if self.value in values or not values[0]:
+            return  # the hashes already moved to this trade's value (or it is no price)
+        fresh = list(dict.fromkeys(values))
         candidates = [v for v in self.candidates if v not in fresh]
         self.candidates = (fresh + candidates)[:_MAX_CANDIDATES]
         self.known = False

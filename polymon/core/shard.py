@@ -219,6 +219,7 @@ class ShardState:
             book.replace(*parsed)
             traded += _touch(book)
         missed = state.pending_hash  # a delta hash held unverified until this snapshot
+        held = state.pending_held
         self._clear_pending(state)
         buffered, state.buffer = state.buffer, []
         replayed = 0
@@ -232,17 +233,17 @@ class ShardState:
             carried = bool(last_trade_price)
             verified = self._self_check(state, timestamp_ms, venue_hash, carried, traded, now)
         if differs and self.policy.mode != "off":
-            if verified and one_trade:
+            if missed:
+                self.counts["hash_mismatch"] += 1  # the held miss was a real difference
+                self._open_gap(state, "hash_mismatch", wall_us, missed)
+            elif verified and one_trade:
                 # The venue vouches for the book, and one taker order explains the difference:
                 # a trade reported only by a new book (an era of the venue), not a missed delta.
                 self.counts["checkpoint_trade"] += 1
-            elif missed:
-                self.counts["hash_mismatch"] += 1  # the held miss was a real difference
-                self._open_gap(state, "hash_mismatch", wall_us, missed)
             else:
                 self._open_gap(state, "checkpoint_mismatch", wall_us, f"snapshot ts {timestamp_ms}")
         elif missed:
-            self.counts["hash_superseded"] += 1  # the snapshot shows the book was right
+            self.counts["hash_superseded"] += held  # the snapshot shows the book was right
         state.phase = Phase.SYNCED
         state.resync_due = False
         state.timestamp_ms = max(timestamp_ms, state.timestamp_ms) if replayed else timestamp_ms
@@ -361,8 +362,8 @@ class ShardState:
                 if token.pending_hash and self.hashes.verify(
                     token, token.pending_hash, token.pending_ts, price_text, now
                 ):
+                    self.counts["hash_late_ok"] += token.pending_held
                     self._clear_pending(token)
-                    self.counts["hash_late_ok"] += 1
         self.seq += 1
         self.out.trades.append(
             (asset_id, state.market or market, timestamp_ms, wall_us, tid, price, size_text, size,
@@ -506,11 +507,13 @@ class ShardState:
         if hashes.verify(state, venue_hash, timestamp_ms, price_text, now):
             self.counts["hash_ok"] += 1
             if state.pending_hash:
+                # The misses held were a trade's first messages: this state is what they hashed.
+                self.counts["hash_late_ok"] += state.pending_held
                 self._clear_pending(state)
-                self.counts["hash_late_ok"] += 1  # the miss held was a trade's first message
             if hashes.failing:
                 hashes.note_decided(state.asset_id, True)
             return
+        self.counts["hash_missed"] += 1
         if state.pending_hash and state.pending_ts != timestamp_ms:
             # Missed in two bursts in a row: the book really differs (or the recipe did).
             self._clear_pending(state)
@@ -519,7 +522,7 @@ class ShardState:
         if not state.pending_hash:
             self._pending[state.asset_id] = now
         state.pending_hash, state.pending_ts = venue_hash, timestamp_ms
-        self.counts["hash_deferred"] += 1
+        state.pending_held += 1
 
     def _hash_missed(
         self,
@@ -563,6 +566,7 @@ class ShardState:
     def _clear_pending(self, state: AssetState) -> None:
         if state.pending_hash:
             state.pending_hash = ""
+            state.pending_held = 0
             self._pending.pop(state.asset_id, None)
 
     def _settle(self, now: float, wall_us: int) -> None:
@@ -577,7 +581,7 @@ class ShardState:
             state = self.assets.get(asset_id)
             if state is not None and state.pending_hash:
                 venue_hash, timestamp_ms = state.pending_hash, state.pending_ts
-                state.pending_hash = ""
+                state.pending_hash, state.pending_held = "", 0
                 self._hash_missed(state, venue_hash, timestamp_ms, "", "", now, wall_us)
 
     def _suspect(

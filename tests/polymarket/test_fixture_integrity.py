@@ -60,7 +60,7 @@ def test_oct_2025_wrong_recipe_is_caught_but_the_books_show_no_gap() -> None:
     # A fixed wrong recipe reproduces nothing: each delta's miss is held, and the REST book
     # that follows holds exactly the replayed levels, so the miss was the recipe's, not a gap.
     assert state.counts["hash_ok"] == 0
-    assert state.counts["hash_deferred"] == 2
+    assert state.counts["hash_missed"] == 2
     assert state.counts["hash_superseded"] == 2
     assert state.counts["snapshot_hash_mismatch"] == 3
     assert state.out.gaps == []
@@ -78,7 +78,7 @@ def test_dec_2024_without_slack_every_delta_misses() -> None:
     policy = Policy(hash_mode="observe", hash_recipe="v1", hash_timestamp_slack_ms=0)
     state = replay("polypy/initial_2025-02/messages_hash.txt", policy, [TOKEN_DEC])
     assert state.counts["hash_ok"] == 0
-    assert state.counts["hash_deferred"] == 2
+    assert state.counts["hash_missed"] == 2
     assert state.counts["snapshot_hash_ok"] == 3
 
 
