@@ -274,6 +274,8 @@ class ShardState:
         Ignored while the book waits for a snapshot. Raises BadNumber (before changing
         anything) for an unparseable price, size or side. This is the hot path: O(log n).
         """
+        if self._pending:
+            self._settle(now, wall_us)
         state = self.assets.get(asset_id)
         if state is None:
             self.counts["skipped_untracked"] += 1
@@ -316,8 +318,6 @@ class ShardState:
                              now, wall_us)  # fmt: skip
         elif policy.mode != "off":
             self._check_top(state, best_bid, best_ask, now, wall_us)
-        if self._pending:
-            self._settle(now, wall_us)
         if state.watched:
             self.triggers.on_level(
                 asset_id, side_code, price, size, previous, timestamp_ms, wall_us, now, book
