@@ -31,7 +31,8 @@ class AssetState:
     """Everything a shard keeps for one token."""
 
     __slots__ = (
-        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "hash_prefix", "last_resync",
+        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "hash_prefix", "hash_tail",
+        "hash_tail_for", "last_resync",
         "last_update", "market", "min_order_size", "neg_risk", "outcome", "pending_hash",
         "pending_held", "pending_ts", "phase", "recent_trades", "resync_due", "tick_size",
         "timestamp_ms", "top", "trade", "watched",
@@ -48,6 +49,9 @@ class AssetState:
         self.phase = Phase.AWAITING
         self.trade = MarketTrade()  # replaced by the market's shared one when tracked
         self.hash_prefix = ""  # summary_prefix(market, asset_id), "" until first needed
+        # summary_tail of the metadata for (recipe, last trade price); reset when metadata moves
+        self.hash_tail = ""
+        self.hash_tail_for: tuple[str, str] = ("", "")
         # The newest venue hash that did not verify yet (a trade's messages carry the hash of
         # the state after the last of them), its timestamp, and how many messages it holds.
         self.pending_hash = ""

@@ -93,10 +93,16 @@ class HashVerifier:
         book = asset.book
         bids, asks = book.side_json(BID), book.side_json(ASK)
         prefix = asset.hash_prefix or _prefix(asset)
-        tail = summary_tail(
-            recipe, asset.min_order_size, asset.tick_size, asset.neg_risk, asset.trade.value
-        )
-        if digest(prefix, str(timestamp_ms - self._offset), bids, asks, tail) == expected:
+        key = (recipe, asset.trade.value)
+        if asset.hash_tail_for != key:
+            asset.hash_tail_for = key
+            asset.hash_tail = summary_tail(
+                recipe, asset.min_order_size, asset.tick_size, asset.neg_risk, key[1]
+            )
+        if (
+            digest(prefix, str(timestamp_ms - self._offset), bids, asks, asset.hash_tail)
+            == expected
+        ):
             if recipe == "v3":
                 asset.trade.known = True
             return True

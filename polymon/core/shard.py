@@ -207,6 +207,7 @@ class ShardState:
         if neg_risk is not None:
             state.neg_risk = neg_risk
         self.level_updates += len(bids) + len(asks)
+        state.hash_tail_for = ("", "")  # the metadata may have moved
         # Where the last trade may have been: the levels this snapshot moved, and the touch.
         traded = _touch(book)
         differs = False
@@ -307,6 +308,7 @@ class ShardState:
         state.hash = venue_hash
         policy = self.policy
         if phase is _RESYNCING:
+            check_top = False
             if len(state.buffer) < policy.resync_buffer_messages:
                 state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
             else:
@@ -314,10 +316,17 @@ class ShardState:
         elif venue_hash and policy.hash_mode != "off":
             # The hash decides; the top of book is checked only once a miss is decided (a
             # trade's first messages state the top and hash of the state after the last one).
-            self._check_hash(state, venue_hash, timestamp_ms, price_text, best_bid, best_ask,
-                             now, wall_us)  # fmt: skip
-        elif policy.mode != "off":
-            self._check_top(state, best_bid, best_ask, now, wall_us)
+            missed = self._check_hash(state, venue_hash, timestamp_ms, price_text, now, wall_us)
+            check_top = missed and policy.mode != "off"
+        else:
+            check_top = policy.mode != "off"
+        if check_top:
+            bb, ba = book.best_bid, book.best_ask
+            if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
+                detail = f"venue {best_bid}/{best_ask}"
+                self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
+            elif bb is not None and ba is not None and bb >= ba:
+                self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
         if state.watched:
             self.triggers.on_level(
                 asset_id, side_code, price, size, previous, timestamp_ms, wall_us, now, book
@@ -379,6 +388,7 @@ class ShardState:
             self.counts["skipped_untracked"] += 1
             return
         state.tick_size = new_tick_size
+        state.hash_tail_for = ("", "")
         state.phase = Phase.EPOCH
         state.epoch_since = now
         self._waiting.add(asset_id)
@@ -498,11 +508,10 @@ class ShardState:
         venue_hash: str,
         timestamp_ms: int,
         price_text: str,
-        best_bid: str,
-        best_ask: str,
         now: float,
         wall_us: int,
-    ) -> None:
+    ) -> bool:
+        """Check a delta's hash; True when a miss was decided (the top of book is checked)."""
         hashes = self.hashes
         if hashes.verify(state, venue_hash, timestamp_ms, price_text, now):
             self.counts["hash_ok"] += 1
@@ -512,34 +521,28 @@ class ShardState:
                 self._clear_pending(state)
             if hashes.failing:
                 hashes.note_decided(state.asset_id, True)
-            return
+            return False
         self.counts["hash_missed"] += 1
         if state.pending_hash and state.pending_ts != timestamp_ms:
             # Missed in two bursts in a row: the book really differs (or the recipe did).
             self._clear_pending(state)
-            self._hash_missed(state, venue_hash, timestamp_ms, best_bid, best_ask, now, wall_us)
-            return
+            return self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
         if not state.pending_hash:
             self._pending[state.asset_id] = now
         state.pending_hash, state.pending_ts = venue_hash, timestamp_ms
         state.pending_held += 1
+        return False
 
     def _hash_missed(
-        self,
-        state: AssetState,
-        venue_hash: str,
-        timestamp_ms: int,
-        best_bid: str,
-        best_ask: str,
-        now: float,
-        wall_us: int,
-    ) -> None:
-        """A miss decided: the venue changed recipe, we cannot tell, or the book is off."""
+        self, state: AssetState, venue_hash: str, timestamp_ms: int, wall_us: int
+    ) -> bool:
+        """A miss decided: the venue changed recipe (False), or we cannot tell, or the book is
+        off (True: then the top of book is checked as for a message without a hash)."""
         hashes = self.hashes
         if hashes.recipe is not None and hashes.switch(state, venue_hash, timestamp_ms):
             self.counts["hash_recipe_switched"] += 1
             self.counts["hash_ok"] += 1
-            return
+            return False
         if hashes.unverifiable(state):
             self.counts["hash_unverifiable"] += 1
         else:
@@ -548,20 +551,7 @@ class ShardState:
                 self.counts["hash_recipe_unlocked"] += 1
             self._open_gap(state, "hash_mismatch", wall_us, venue_hash)
             self._resync_if(state, self.policy.hash_mode)
-        if self.policy.mode != "off":
-            self._check_top(state, best_bid, best_ask, now, wall_us)
-
-    def _check_top(
-        self, state: AssetState, best_bid: str, best_ask: str, now: float, wall_us: int
-    ) -> None:
-        mode = self.policy.mode
-        book = state.book
-        bb, ba = book.best_bid, book.best_ask
-        if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
-            detail = f"venue {best_bid}/{best_ask}"
-            self._suspect(state, "bbo_mismatch", mode, now, wall_us, detail)
-        elif bb is not None and ba is not None and bb >= ba:
-            self._suspect(state, "crossed", mode, now, wall_us, "after delta")
+        return True
 
     def _clear_pending(self, state: AssetState) -> None:
         if state.pending_hash:
@@ -582,7 +572,7 @@ class ShardState:
             if state is not None and state.pending_hash:
                 venue_hash, timestamp_ms = state.pending_hash, state.pending_ts
                 state.pending_hash, state.pending_held = "", 0
-                self._hash_missed(state, venue_hash, timestamp_ms, "", "", now, wall_us)
+                self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
 
     def _suspect(
         self, state: AssetState, reason: str, mode: str, now: float, wall_us: int, detail: str

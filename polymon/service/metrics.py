@@ -168,17 +168,18 @@ class ServiceCollector(Collector):
                      ["shard", "state"], conns)  # fmt: skip
         yield _gauge("polymon_integrity_gaps_open", "Gaps not yet resolved, by reason.",
                      ["shard", "reason"], gaps)  # fmt: skip
-        statuses = [(_sid(s), s.state.hashes.status()) for s in shards]
+        recipes = [(_sid(s), s.state.hashes.status()) for s in shards]
         yield _gauge(
             "polymon_hash_recipe",
             "1 for the venue hash recipe each shard verifies with (detecting: none locked yet).",
             ["shard", "recipe"],
             [((sid, recipe), float(status.recipe == (recipe if recipe != "detecting" else "")))
-             for sid, status in statuses for recipe in _RECIPE_LABELS],
+             for sid, status in recipes for recipe in _RECIPE_LABELS],
         )  # fmt: skip
+        slack = [((sid,), float(status.timestamp_slack_ms)) for sid, status in recipes]
         yield _gauge("polymon_hash_timestamp_slack_ms",
                      "Earlier timestamps accepted for a venue hash (detected or configured).",
-                     ["shard"], [((sid, ), st.timestamp_slack_ms) for sid, st in statuses])  # fmt: skip
+                     ["shard"], slack)  # fmt: skip
         yield _counter(
             "polymon_book_events_total",
             "The core's book and integrity counters by event (hash_ok, hash_mismatch,"

@@ -117,7 +117,8 @@ def test_misses_on_many_assets_unlock_the_recipe_instead_of_a_gap_on_every_asset
     for asset_id in exchange.token_ids():
         msg = exchange.snapshot(asset_id, t)
         state.on_book(
-            asset_id, msg["market"], t, msg["hash"], [(lv["price"], lv["size"]) for lv in msg["bids"]],
+            asset_id, msg["market"], t, msg["hash"],
+            [(lv["price"], lv["size"]) for lv in msg["bids"]],
             [(lv["price"], lv["size"]) for lv in msg["asks"]], now=0.0, wall_us=t,
             tick_size=msg["tick_size"], last_trade_price=msg["last_trade_price"],
         )  # fmt: skip
@@ -172,7 +173,8 @@ def test_a_held_miss_is_decided_at_the_assets_next_burst_or_after_a_while() -> N
     venue.book(state, 1000)
     venue.bids["0.30"] = "1"  # a delta polymon never sees
     venue.change(state, "BUY", "0.41", "2", 1001)
-    assert state.counts["hash_missed"] == 1 and state.out.gaps == []
+    assert state.counts["hash_missed"] == 1
+    assert state.out.gaps == []
     venue.change(state, "BUY", "0.42", "2", 1001)  # the same burst: still held
     assert state.out.gaps == []
     venue.change(state, "BUY", "0.43", "2", 1002)  # the next burst: decided
