@@ -87,9 +87,8 @@ class HashVerifier:
         price it consumed. O(levels) on the fast path; a miss costs a few more hashes.
         """
         recipe = self.recipe
-        prices = (price,) if price else ()
         if recipe is None:
-            return self._detect(asset, expected, timestamp_ms, prices, now)
+            return self._detect(asset, expected, timestamp_ms, (price,) if price else (), now)
         book = asset.book
         bids, asks = book.side_json(BID), book.side_json(ASK)
         prefix = asset.hash_prefix or _prefix(asset)
@@ -106,6 +105,7 @@ class HashVerifier:
             if recipe == "v3":
                 asset.trade.known = True
             return True
+        prices = (price,) if price else ()
         if self._search(asset, recipe, expected, timestamp_ms, self.slack, prices) is not None:
             return True
         if self.auto and self.slack < self.max_slack:
