@@ -30,7 +30,7 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 CheckMode = Literal["off", "observe", "resync"]
-HashRecipe = Literal["v1", "v2", "v3"]
+HashRecipe = Literal["auto", "v1", "v2", "v3"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 ENV_PREFIX = "POLYMON_"
@@ -107,9 +107,12 @@ class IntegrityConfig(Section, frozen=True):
       `resync` (also fetch the book from REST).
     hash_mode: the same choice for venue hash mismatches; `observe` by default because
       Polymarket has changed its hash recipe without notice.
-    hash_recipe: v1 (6 fields, to mid 2025), v2 (9 fields, Jul-Nov 2025), v3 (10 fields, current).
+    hash_recipe: `auto` (each shard locks on the recipe that reproduces the venue's hashes and
+      detects again when the venue changes it), or v1 (6 fields, to mid 2025), v2 (9 fields,
+      Jul-Nov 2025), v3 (10 fields, current).
     hash_timestamp_slack_ms: also accept hashes made with a timestamp up to this much earlier than
-      the message's own (the 2024 server did this; 0 for current data).
+      the message's own (the 2024 server did this). With `auto`, 0 means "detect": 15 ms is
+      tried when a hash needs it.
     stale_after_secs: a book with no update for this long is served as `stale`.
     data_silence_secs: a connection that only sees PONGs for this long while others carry data is
       treated as frozen (a known venue fault) and reconnected.
@@ -117,7 +120,7 @@ class IntegrityConfig(Section, frozen=True):
 
     mode: CheckMode = "resync"
     hash_mode: CheckMode = "observe"
-    hash_recipe: HashRecipe = "v3"
+    hash_recipe: HashRecipe = "auto"
     hash_timestamp_slack_ms: NonNegInt = 0
     resync_min_interval_secs: NonNegFloat = 30.0
     resync_budget_per_sec: PositiveFloat = 5.0

@@ -165,8 +165,8 @@ def test_the_scan_finds_the_real_modules() -> None:
     modules = dict(all_modules())
     assert {"polymon.core.book", "polymon.core.shard", "polymon.errors"} <= set(modules)
     # The imports of a real module are seen (TYPE_CHECKING blocks are covered above).
-    integrity = [name for _, name in imports_of(modules["polymon.core.integrity"])]
-    assert "polymon.core.asset.AssetState" in integrity
+    hashcheck = [name for _, name in imports_of(modules["polymon.core.hashcheck"])]
+    assert "polymon.core.asset.AssetState" in hashcheck
 
 
 # -- the rules ----------------------------------------------------------------------------

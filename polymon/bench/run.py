@@ -22,6 +22,7 @@ import msgspec
 import trio
 
 from polymon.bench.alerts import bench_alert_latency
+from polymon.bench.hashcost import hash_cost_line
 from polymon.bench.storage import bench_storage, shard_rows
 from polymon.bench.triggers import trigger_lines
 from polymon.config import PolymarketConfig, SimulatorConfig
@@ -183,6 +184,7 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
         # Best of three: other tenants of a shared VM only ever make a run slower.
         runs = [bench_hot_path(frames, markets, hash_mode=hash_mode, name=name) for _ in range(3)]
         print(min(runs, key=lambda r: r.seconds).line())
+    print(hash_cost_line(20))
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     rows = shard_rows(state, ingest, frames)
     print(bench_storage(rows))

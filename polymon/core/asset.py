@@ -6,6 +6,7 @@ import hashlib
 from collections import deque
 
 from polymon.core.book import LevelUpdate, OrderBook
+from polymon.core.lasttrade import MarketTrade
 from polymon.core.model import AssetMeta, GapEvent, Phase
 
 _TRADE_MEMORY = 256  # recent trade ids kept per asset to drop replays after a reconnect
@@ -30,10 +31,11 @@ class AssetState:
     """Everything a shard keeps for one token."""
 
     __slots__ = (
-        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "last_resync",
-        "last_trade_event_price", "last_trade_price", "last_update", "market", "min_order_size",
-        "neg_risk", "outcome", "phase", "recent_trades", "resync_due", "tick_size",
-        "timestamp_ms", "top", "watched",
+        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "hash_prefix", "hash_tail",
+        "hash_tail_for", "last_resync",
+        "last_update", "market", "min_order_size", "neg_risk", "outcome", "pending_hash",
+        "pending_held", "pending_ts", "phase", "recent_trades", "resync_due", "tick_size",
+        "timestamp_ms", "top", "trade", "watched",
     )  # fmt: skip
 
     def __init__(self, meta: AssetMeta) -> None:
@@ -45,8 +47,16 @@ class AssetState:
         self.neg_risk = meta.neg_risk
         self.book = OrderBook()
         self.phase = Phase.AWAITING
-        self.last_trade_price = ""
-        self.last_trade_event_price = ""
+        self.trade = MarketTrade()  # replaced by the market's shared one when tracked
+        self.hash_prefix = ""  # summary_prefix(market, asset_id), "" until first needed
+        # summary_tail of the metadata for (recipe, last trade price); reset when metadata moves
+        self.hash_tail = ""
+        self.hash_tail_for: tuple[str, str] = ("", "")
+        # The newest venue hash that did not verify yet (a trade's messages carry the hash of
+        # the state after the last of them), its timestamp, and how many messages it holds.
+        self.pending_hash = ""
+        self.pending_ts = 0
+        self.pending_held = 0
         self.timestamp_ms = 0
         self.hash = ""
         self.last_update = float("-inf")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from sortedcontainers import SortedList
 
-from polymon.core.bookhash import levels_json
+from polymon.core.bookhash import level_json
 from polymon.core.prices import cached_price
 from polymon.errors import BookInvariantError
 
@@ -27,10 +27,29 @@ LevelUpdate = tuple[int, str, str, float]
 """(price units, venue price string, venue size string, size)."""
 
 
+class _LevelJson(dict[int, str]):
+    """Each level of one side as the venue hashes it, rendered when first asked for.
+
+    A level update drops its own entry only, so re-rendering a side after a delta joins
+    cached strings and renders one level. O(1) per entry.
+    """
+
+    __slots__ = ("levels",)
+
+    def __init__(self, levels: dict[int, Level]) -> None:
+        super().__init__()
+        self.levels = levels
+
+    def __missing__(self, price: int) -> str:
+        price_text, size_text, _ = self.levels[price]
+        rendered = self[price] = level_json(price_text, size_text)
+        return rendered
+
+
 class OrderBook:
     """L2 book for one outcome token with O(1) best bid/ask."""
 
-    __slots__ = ("_json", "_prices", "asks", "best_ask", "best_bid", "bids")
+    __slots__ = ("_json", "_level_json", "_prices", "asks", "best_ask", "best_bid", "bids")
 
     def __init__(self) -> None:
         # All four are read-only outside this class. Plain attributes, not properties: the hot
@@ -41,6 +60,7 @@ class OrderBook:
         self.best_bid: int | None = None  # highest bid in price units, None when empty
         self.best_ask: int | None = None  # lowest ask in price units, None when empty
         self._json: list[str | None] = [None, None]  # wire-order JSON per side, built on demand
+        self._level_json = (_LevelJson(self.bids), _LevelJson(self.asks))  # by side
 
     def replace(self, bids: Iterable[LevelUpdate], asks: Iterable[LevelUpdate]) -> None:
         """Replace the whole book with a snapshot; zero-size levels are skipped.
@@ -57,6 +77,8 @@ class OrderBook:
         self.best_bid = bid_prices[-1] if bid_prices else None
         self.best_ask = ask_prices[0] if ask_prices else None
         self._json = [None, None]
+        self._level_json[BID].clear()
+        self._level_json[ASK].clear()
 
     def clear(self) -> None:
         """Remove every level. Runtime complexity: O(1)."""
@@ -74,6 +96,7 @@ class OrderBook:
         else:
             book, best = self.asks, self.best_ask
         self._json[side] = None
+        self._level_json[side].pop(price, None)
         previous = book.get(price)
         if size > 0:
             book[price] = (price_text, size_text, size)
@@ -156,13 +179,14 @@ class OrderBook:
     def side_json(self, side: int) -> str:
         """One side's levels as the venue hashes them (bids ascending, asks descending).
 
-        Cached until that side changes, so a delta re-renders one side only. O(n) on a miss.
+        Cached until that side changes; then the cached level strings are joined and only
+        the changed level is rendered again. O(n) joins on a miss, O(1) on a hit.
         """
         cached = self._json[side]
         if cached is None:
-            book = self.bids if side == BID else self.asks
             prices = self._prices[side]
-            cached = levels_json(map(book.__getitem__, prices if side == BID else reversed(prices)))
+            rendered = self._level_json[side].__getitem__
+            cached = ",".join(map(rendered, prices if side == BID else reversed(prices)))
             self._json[side] = cached
         return cached
 

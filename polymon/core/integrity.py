@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from polymon.core.asset import AssetState
-from polymon.core.book import ASK, BID
-from polymon.core.bookhash import Recipe, summary_hash
-from polymon.core.prices import cached_price, parse_price
+from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
+from polymon.core.prices import cached_price, format_price, parse_price
 from polymon.errors import BadNumber
 
 # Empty sides have been sent as the out-of-range sentinels "0" (bid) / "1" (ask); "" means the
@@ -14,36 +12,60 @@ _EMPTY_BID = "0"
 _EMPTY_ASK = "1"
 
 
-def hash_matches(
-    asset: AssetState, expected: str, timestamp_ms: int, recipe: Recipe, slack_ms: int
-) -> bool:
-    """True when the local book hashes to `expected` at the message timestamp.
+def _changes(
+    book: OrderBook, bids: list[LevelUpdate], asks: list[LevelUpdate]
+) -> tuple[tuple[dict[int, float], dict[int, float]], list[list[int]]]:
+    # The snapshot's sizes by price per side, and the prices whose size differs, per side.
+    new = ({p: s for p, _, _, s in bids if s > 0}, {p: s for p, _, _, s in asks if s > 0})
+    changed: list[list[int]] = []
+    for side, o in ((BID, book.bids), (ASK, book.asks)):
+        n = new[side]
+        changed.append([p for p in o.keys() | n.keys()
+                        if (o[p][2] if p in o else 0.0) != n.get(p, 0.0)])  # fmt: skip
+    return new, changed
 
-    Also accepts timestamps up to `slack_ms` earlier (the 2024 server hashed a timestamp
-    4-11 ms before the one it sent) and, for v3, either the snapshot's last trade price or the
-    latest trade event's. Runtime: O(levels × candidates).
+
+def changed_prices(
+    book: OrderBook, bids: list[LevelUpdate], asks: list[LevelUpdate], limit: int = 8
+) -> list[str]:
+    """Prices (shortest decimal strings) whose size a snapshot changes, best first per side,
+    at most `limit`: where a trade the deltas did not show consumed liquidity. O(n log n)."""
+    _new, changed = _changes(book, bids, asks)
+    out = [format_price(p) for p in sorted(changed[BID], reverse=True)]
+    out += [format_price(p) for p in sorted(changed[ASK])]
+    return out[:limit]
+
+
+def one_trade_apart(book: OrderBook, bids: list[LevelUpdate], asks: list[LevelUpdate]) -> bool:
+    """True when a snapshot differs from `book` as one taker order would change it.
+
+    One side lost liquidity from its best level on (levels consumed in price order, the last
+    one possibly in part), and the other side is unchanged or gained one level at or through
+    the consumed side's old best price (the taker's remainder resting). In an era when the
+    venue reported trades only by a new `book`, such a snapshot is not a missed message.
+    Runtime complexity: O(n log n) in the number of levels.
     """
-    book = asset.book
-    bids_json, asks_json = book.side_json(BID), book.side_json(ASK)
-    # After any trade the venue hashes the latest trade's price; before one, the snapshot's.
-    trade_prices = [asset.last_trade_event_price or asset.last_trade_price]
-    if recipe == "v3" and asset.last_trade_price not in ("", trade_prices[0]):
-        trade_prices.append(asset.last_trade_price)
-    for offset in range(slack_ms + 1):
-        for trade_price in trade_prices:
-            got = summary_hash(
-                recipe,
-                market=asset.market,
-                asset_id=asset.asset_id,
-                timestamp=str(timestamp_ms - offset),
-                bids_json=bids_json,
-                asks_json=asks_json,
-                min_order_size=asset.min_order_size,
-                tick_size=asset.tick_size,
-                neg_risk=asset.neg_risk,
-                last_trade_price=trade_price,
-            )
-            if got == expected:
+    new, changed = _changes(book, bids, asks)
+    old = (book.bids, book.asks)
+    for consumed in (BID, ASK):
+        other = ASK if consumed == BID else BID
+        gone = changed[consumed]
+        if not gone:
+            continue
+        o, n = old[consumed], new[consumed]
+        ladder = sorted(o, reverse=consumed == BID)  # best first
+        gone.sort(reverse=consumed == BID)
+        if ladder[: len(gone)] != gone:
+            continue  # not the best levels, or a level that was not there before
+        if any(n.get(p, 0.0) >= o[p][2] for p in gone) or any(p in n for p in gone[:-1]):
+            continue  # something grew, or a level was skipped before the last one
+        added = changed[other]
+        if not added:
+            return True
+        touch = ladder[0]
+        if len(added) == 1 and added[0] not in old[other]:
+            price = added[0]
+            if price >= touch if consumed == ASK else price <= touch:
                 return True
     return False
 

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from polymon.core.asset import AssetState, ShardOutput, SnapshotRow, trade_id
-from polymon.core.book import ASK, BID, LevelUpdate
-from polymon.core.bookhash import Recipe
-from polymon.core.integrity import bbo_agrees, hash_matches
+from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
+from polymon.core.bookhash import RecipeSetting
+from polymon.core.hashcheck import HashVerifier
+from polymon.core.integrity import bbo_agrees, changed_prices, one_trade_apart
+from polymon.core.lasttrade import MarketTrade
 from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
 from polymon.core.prices import (
     cached_price,
@@ -31,6 +33,9 @@ from polymon.errors import BadNumber
 
 _AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
 SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
+# A venue hash that did not verify is held (a trade's messages all carry the hash of the state
+# after the last of them) until the asset's next message with another timestamp, or this long.
+HASH_SETTLE_SECS = 1.0
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +43,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
 
     mode: str = "resync"
     hash_mode: str = "observe"
-    hash_recipe: Recipe = "v3"
+    hash_recipe: RecipeSetting = "auto"
     hash_timestamp_slack_ms: int = 0
     resync_min_interval_secs: float = 30.0
     resync_buffer_messages: int = 1000
@@ -60,6 +65,9 @@ class ShardState:
         self.counts: Counter[str] = Counter()
         self.seq = 0
         self._waiting: set[str] = set()  # assets that take_resyncs must look at
+        self.hashes = HashVerifier(policy.hash_recipe, policy.hash_timestamp_slack_ms)
+        self._markets: dict[str, MarketTrade] = {}  # condition id -> its hashed last trade
+        self._pending: dict[str, float] = {}  # assets holding a missed hash -> first miss (now)
         self.messages = 0
         self.level_updates = 0
         self.triggers = TriggerTable()
@@ -91,7 +99,23 @@ class ShardState:
         if state is None:
             state = self.assets[meta.asset_id] = AssetState(meta)
             state.watched = self.triggers.watching(meta.asset_id)
+            self._bind_market(state, meta.market)
         return state
+
+    def _bind_market(self, state: AssetState, market: str) -> None:
+        # Both tokens of a market hash one last trade price: they share its MarketTrade.
+        old = state.trade
+        if state in old.assets:
+            old.assets.remove(state)
+        trade = self._markets.get(market) if market else None
+        if trade is None:
+            trade = MarketTrade()
+            if market:
+                self._markets[market] = trade
+        trade.assets.append(state)
+        state.trade = trade
+        state.market = market
+        state.hash_prefix = ""
 
     def untrack(self, asset_id: str, wall_us: int, now: float = 0.0) -> None:
         """Stop tracking a token and drop its book after a final snapshot row; an open gap is
@@ -104,6 +128,11 @@ class ShardState:
         if state.gap is not None:
             self._resolve(state, wall_us, "unsubscribed")
         self._waiting.discard(asset_id)
+        self._pending.pop(asset_id, None)
+        trade = state.trade
+        trade.assets.remove(state)
+        if not trade.assets and self._markets.get(state.market) is trade:
+            del self._markets[state.market]
 
     def snapshots(self, now: float, wall_us: int, reason: str = "periodic") -> list[SnapshotRow]:
         """A full L2 snapshot row of every book that has had a snapshot; O(total levels)."""
@@ -148,7 +177,8 @@ class ShardState:
         """Replace a book with a snapshot (WS `book` or REST), closing any open gap.
 
         A snapshot that disagrees with a book believed in sync is itself a gap (missed
-        deltas), recorded as `checkpoint_mismatch` and resolved by this snapshot.
+        deltas), recorded as `checkpoint_mismatch` and resolved by this snapshot, unless its
+        own hash verifies and one trade explains the difference (`checkpoint_trade`).
         Raises BadNumber (before changing anything) for an unparseable level.
         """
         state = self.assets.get(asset_id)
@@ -166,26 +196,32 @@ class ShardState:
             else (_parse_levels(bids), _parse_levels(asks))
         )
         self.messages += 1
-        if market:
-            state.market = market
+        if market and market != state.market:
+            self._bind_market(state, market)
         if tick_size:
             state.tick_size = tick_size
         if last_trade_price:
-            state.last_trade_price = last_trade_price
+            state.trade.confirm(last_trade_price)  # the market's value, for both its tokens
         if min_order_size:
             state.min_order_size = min_order_size
         if neg_risk is not None:
             state.neg_risk = neg_risk
         self.level_updates += len(bids) + len(asks)
+        state.hash_tail_for = ("", "")  # the metadata may have moved
+        # Where the last trade may have been: the levels this snapshot moved, and the touch.
+        traded = _touch(book)
+        differs = False
+        one_trade = False
         if parsed is not None:
-            if (
-                state.phase == Phase.SYNCED
-                and self.policy.mode != "off"
-                and not book.same_levels(*parsed)
-            ):
-                detail = f"snapshot ts {timestamp_ms}"
-                self._open_gap(state, "checkpoint_mismatch", wall_us, detail)
+            if state.phase == Phase.SYNCED and not book.same_levels(*parsed):
+                differs = True
+                one_trade = one_trade_apart(book, *parsed)
+                traded += changed_prices(book, *parsed)
             book.replace(*parsed)
+            traded += _touch(book)
+        missed = state.pending_hash  # a delta hash held unverified until this snapshot
+        held = state.pending_held
+        self._clear_pending(state)
         buffered, state.buffer = state.buffer, []
         replayed = 0
         for ts, side, (price, pt, st, size) in buffered:
@@ -193,13 +229,27 @@ class ShardState:
                 book.set_level(side, price, pt, st, size)
                 replayed += 1
         self.counts["resync_replayed"] += replayed
+        verified = False
+        if venue_hash and self.policy.hash_mode != "off" and not replayed:
+            carried = bool(last_trade_price)
+            verified = self._self_check(state, timestamp_ms, venue_hash, carried, traded, now)
+        if differs and self.policy.mode != "off":
+            if missed:
+                self.counts["hash_mismatch"] += 1  # the held miss was a real difference
+                self._open_gap(state, "hash_mismatch", wall_us, missed)
+            elif verified and one_trade:
+                # The venue vouches for the book, and one taker order explains the difference:
+                # a trade reported only by a new book (an era of the venue), not a missed delta.
+                self.counts["checkpoint_trade"] += 1
+            else:
+                self._open_gap(state, "checkpoint_mismatch", wall_us, f"snapshot ts {timestamp_ms}")
+        elif missed:
+            self.counts["hash_superseded"] += held  # the snapshot shows the book was right
         state.phase = Phase.SYNCED
         state.resync_due = False
         state.timestamp_ms = max(timestamp_ms, state.timestamp_ms) if replayed else timestamp_ms
         state.hash = venue_hash
         state.last_update = now
-        if venue_hash and self.policy.hash_mode != "off" and not replayed:
-            self._self_check(state, timestamp_ms, venue_hash)
         if state.gap is not None:
             self._resolve(state, wall_us, source)
         if book.crossed:
@@ -225,6 +275,8 @@ class ShardState:
         Ignored while the book waits for a snapshot. Raises BadNumber (before changing
         anything) for an unparseable price, size or side. This is the hot path: O(log n).
         """
+        if self._pending:
+            self._settle(now, wall_us)
         state = self.assets.get(asset_id)
         if state is None:
             self.counts["skipped_untracked"] += 1
@@ -256,17 +308,19 @@ class ShardState:
         state.hash = venue_hash
         policy = self.policy
         if phase is _RESYNCING:
+            check_top = False
             if len(state.buffer) < policy.resync_buffer_messages:
                 state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
             else:
                 self.counts["resync_buffer_full"] += 1
-        elif (
-            venue_hash
-            and policy.hash_mode != "off"
-            and not self._hash_ok(state, venue_hash, timestamp_ms)
-        ):
-            self._suspect(state, "hash_mismatch", policy.hash_mode, now, wall_us, venue_hash)
-        elif policy.mode != "off":
+        elif venue_hash and policy.hash_mode != "off":
+            # The hash decides; the top of book is checked only once a miss is decided (a
+            # trade's first messages state the top and hash of the state after the last one).
+            missed = self._check_hash(state, venue_hash, timestamp_ms, price_text, now, wall_us)
+            check_top = missed and policy.mode != "off"
+        else:
+            check_top = policy.mode != "off"
+        if check_top:
             bb, ba = book.best_bid, book.best_ask
             if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
                 detail = f"venue {best_bid}/{best_ask}"
@@ -308,7 +362,17 @@ class ShardState:
             self.counts["trade_duplicate"] += 1
             return
         state.recent_trades.append(tid)
-        state.last_trade_event_price = price_text
+        trade = state.trade
+        trade.on_trade(price_text)
+        if self._pending and self.policy.hash_mode != "off":
+            # A hash that missed may have moved to this trade's price before the trade
+            # reached the feed (py-clob-client-v2 #117): the books have not moved since.
+            for token in trade.assets:
+                if token.pending_hash and self.hashes.verify(
+                    token, token.pending_hash, token.pending_ts, price_text, now
+                ):
+                    self.counts["hash_late_ok"] += token.pending_held
+                    self._clear_pending(token)
         self.seq += 1
         self.out.trades.append(
             (asset_id, state.market or market, timestamp_ms, wall_us, tid, price, size_text, size,
@@ -324,6 +388,7 @@ class ShardState:
             self.counts["skipped_untracked"] += 1
             return
         state.tick_size = new_tick_size
+        state.hash_tail_for = ("", "")
         state.phase = Phase.EPOCH
         state.epoch_since = now
         self._waiting.add(asset_id)
@@ -420,26 +485,103 @@ class ShardState:
         )
 
     # -- internals ----------------------------------------------------------------------
-    def _self_check(self, state: AssetState, timestamp_ms: int, venue_hash: str) -> None:
+    def _self_check(
+        self,
+        state: AssetState,
+        timestamp_ms: int,
+        venue_hash: str,
+        carried: bool,
+        traded: list[str],
+        now: float,
+    ) -> bool:
         # A snapshot carries the hash of its own content: a miss means our recipe or the
         # asset's metadata is off (not a gap), so it is only counted.
-        ok = hash_matches(state, venue_hash, timestamp_ms, self.policy.hash_recipe, 0)
+        ok = self.hashes.verify_snapshot(state, venue_hash, timestamp_ms, traded, now)
+        if not ok and not carried and self.hashes.recipe == "v3":
+            state.trade.known = False  # the book hashed a last trade price we cannot tell
         self.counts["snapshot_hash_ok" if ok else "snapshot_hash_mismatch"] += 1
-
-    def _hash_ok(self, state: AssetState, venue_hash: str, timestamp_ms: int) -> bool:
-        policy = self.policy
-        ok = hash_matches(
-            state, venue_hash, timestamp_ms, policy.hash_recipe, policy.hash_timestamp_slack_ms
-        )
-        if ok:
-            self.counts["hash_ok"] += 1
         return ok
+
+    def _check_hash(
+        self,
+        state: AssetState,
+        venue_hash: str,
+        timestamp_ms: int,
+        price_text: str,
+        now: float,
+        wall_us: int,
+    ) -> bool:
+        """Check a delta's hash; True when a miss was decided (the top of book is checked)."""
+        hashes = self.hashes
+        if hashes.verify(state, venue_hash, timestamp_ms, price_text, now):
+            self.counts["hash_ok"] += 1
+            if state.pending_hash:
+                # The misses held were a trade's first messages: this state is what they hashed.
+                self.counts["hash_late_ok"] += state.pending_held
+                self._clear_pending(state)
+            if hashes.failing:
+                hashes.note_decided(state.asset_id, True)
+            return False
+        self.counts["hash_missed"] += 1
+        if state.pending_hash and state.pending_ts != timestamp_ms:
+            # Missed in two bursts in a row: the book really differs (or the recipe did).
+            self._clear_pending(state)
+            return self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
+        if not state.pending_hash:
+            self._pending[state.asset_id] = now
+        state.pending_hash, state.pending_ts = venue_hash, timestamp_ms
+        state.pending_held += 1
+        return False
+
+    def _hash_missed(
+        self, state: AssetState, venue_hash: str, timestamp_ms: int, wall_us: int
+    ) -> bool:
+        """A miss decided: the venue changed recipe (False), or we cannot tell, or the book is
+        off (True: then the top of book is checked as for a message without a hash)."""
+        hashes = self.hashes
+        if hashes.recipe is not None and hashes.switch(state, venue_hash, timestamp_ms):
+            self.counts["hash_recipe_switched"] += 1
+            self.counts["hash_ok"] += 1
+            return False
+        if hashes.unverifiable(state):
+            self.counts["hash_unverifiable"] += 1
+        else:
+            self.counts["hash_mismatch"] += 1
+            if hashes.note_decided(state.asset_id, False):
+                self.counts["hash_recipe_unlocked"] += 1
+            self._open_gap(state, "hash_mismatch", wall_us, venue_hash)
+            self._resync_if(state, self.policy.hash_mode)
+        return True
+
+    def _clear_pending(self, state: AssetState) -> None:
+        if state.pending_hash:
+            state.pending_hash = ""
+            state.pending_held = 0
+            self._pending.pop(state.asset_id, None)
+
+    def _settle(self, now: float, wall_us: int) -> None:
+        # Misses held longer than HASH_SETTLE_SECS are decided (oldest first; dict order is
+        # first-miss order). O(1) per message when nothing is due.
+        pending = self._pending
+        while pending:
+            asset_id, since = next(iter(pending.items()))
+            if now - since < HASH_SETTLE_SECS:
+                return
+            del pending[asset_id]
+            state = self.assets.get(asset_id)
+            if state is not None and state.pending_hash:
+                venue_hash, timestamp_ms = state.pending_hash, state.pending_ts
+                state.pending_hash, state.pending_held = "", 0
+                self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
 
     def _suspect(
         self, state: AssetState, reason: str, mode: str, now: float, wall_us: int, detail: str
     ) -> None:
         self.counts[reason] += 1
         self._open_gap(state, reason, wall_us, detail)
+        self._resync_if(state, mode)
+
+    def _resync_if(self, state: AssetState, mode: str) -> None:
         if mode == "resync" and state.phase == Phase.SYNCED:
             state.phase = Phase.RESYNCING
             state.buffer = []
@@ -485,3 +627,8 @@ class ShardState:
                 state.asset_id, top[0], 0.0 if bid_level is None else bid_level[2], top[2],
                 0.0 if ask_level is None else ask_level[2], timestamp_ms, wall_us, now, book,
             )  # fmt: skip
+
+
+def _touch(book: OrderBook) -> list[str]:
+    """The best bid and ask price strings of a book (a trade happens at the touch)."""
+    return [level[0] for level in (book.best_level(BID), book.best_level(ASK)) if level]

@@ -40,6 +40,7 @@ LATENCY = "polymon_processing_latency_seconds"
 _QUANTILES = (("0.5", "p50_ns"), ("0.95", "p95_ns"), ("0.99", "p99_ns"))
 # ShardState counters with a metric of their own; every other one is a book event.
 _GAP_COUNTS = ("gaps_opened", "gaps_resolved")
+_RECIPE_LABELS = ("v1", "v2", "v3", "detecting")
 
 _SHARD_COUNTERS: tuple[tuple[str, str, Callable[[Shard], float]], ...] = (
     ("polymon_ingest_frames_total", "WebSocket frames received (keepalives included).",
@@ -167,6 +168,18 @@ class ServiceCollector(Collector):
                      ["shard", "state"], conns)  # fmt: skip
         yield _gauge("polymon_integrity_gaps_open", "Gaps not yet resolved, by reason.",
                      ["shard", "reason"], gaps)  # fmt: skip
+        recipes = [(_sid(s), s.state.hashes.status()) for s in shards]
+        yield _gauge(
+            "polymon_hash_recipe",
+            "1 for the venue hash recipe each shard verifies with (detecting: none locked yet).",
+            ["shard", "recipe"],
+            [((sid, recipe), float(status.recipe == (recipe if recipe != "detecting" else "")))
+             for sid, status in recipes for recipe in _RECIPE_LABELS],
+        )  # fmt: skip
+        slack = [((sid,), float(status.timestamp_slack_ms)) for sid, status in recipes]
+        yield _gauge("polymon_hash_timestamp_slack_ms",
+                     "Earlier timestamps accepted for a venue hash (detected or configured).",
+                     ["shard"], slack)  # fmt: skip
         yield _counter(
             "polymon_book_events_total",
             "The core's book and integrity counters by event (hash_ok, hash_mismatch,"

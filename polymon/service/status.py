@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from polymon.core.model import BookStatus
 from polymon.service.resync import Resyncer
 from polymon.service.shards import Shard
@@ -57,7 +59,8 @@ def subscriptions(shards: Sequence[Shard], now: float) -> dict[str, Any]:
 def shards_status(shards: Sequence[Shard], resyncer: Resyncer, now: float) -> dict[str, Any]:
     """Per shard: frames, keepalives, invalid frames by reason, messages, level updates,
     triggers, the age of its last frame, gap and resync counters, every core counter, its
-    outputs (rows sent/dropped) and each connection's history; and the REST resync counters."""
+    outputs (rows sent/dropped), its venue hash recipe (setting, the recipe in use or "" while
+    detecting, timestamp slack) and each connection's history; and the REST resync counters."""
     out = []
     for shard in shards:
         state, ingest = shard.state, shard.ingest
@@ -74,6 +77,7 @@ def shards_status(shards: Sequence[Shard], resyncer: Resyncer, now: float) -> di
             "resyncs_failed": counts["resync_failed"],
             "resync_replayed": counts["resync_replayed"],
             "counts": dict(counts), "outputs": shard.sinks.counts(),
+            "hash_recipe": msgspec.structs.asdict(state.hashes.status()),
             "connections": [
                 {"name": c.name, "state": str(c.state), "assets": len(c.assets),
                  "connects": c.connects, "failures": c.failures, "last_error": c.last_error,

@@ -482,7 +482,8 @@ def test_trades_are_recorded_without_a_snapshot() -> None:
     state = make()
     state.on_trade(A, "0.5", "1", "SELL", "1", wall_us=1)
     assert len(state.out.trades) == 1
-    assert state.assets[A].last_trade_event_price == "0.5"
+    # The trade's values (in this token's terms or its sibling's) become last-trade guesses.
+    assert state.assets[A].trade.candidates == ["0.500"]
 
 
 def test_level_rows_carry_previous_size_and_sequence() -> None:
@@ -597,7 +598,7 @@ def fingerprint(state: ShardState) -> tuple[Any, ...]:
         asset.hash,
         asset.last_update,
         asset.tick_size,
-        asset.last_trade_event_price,
+        (asset.trade.value, asset.trade.known, list(asset.trade.candidates)),
         list(asset.recent_trades),
         dict(state.counts),
         state.seq,

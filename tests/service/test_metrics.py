@@ -211,6 +211,19 @@ async def test_a_live_service_is_reported_as_it_is(
     assert by_label(found, "polymon_ingest_frames_total", "shard").keys() == {"0", "1", "2"}
     assert not any(name.endswith("_created") for name in found)
     check_shard_metrics(service)
+    # Each shard reports the recipe it verifies with: v3, detected from the simulator's books.
+    recipes = {
+        (s.labels["shard"], s.labels["recipe"]): s.value for s in found["polymon_hash_recipe"]
+    }
+    for shard in service.shards:
+        locked = shard.state.hashes.status().recipe or "detecting"
+        assert locked == "v3"
+        assert {r: recipes[(str(shard.index), r)] for r in ("v1", "v2", "v3", "detecting")} == {
+            "v1": 0,
+            "v2": 0,
+            "v3": 1,
+            "detecting": 0,
+        }
     totals = shard_metrics(service)["totals"]
     assert isinstance(totals, dict)
     assert totals["triggers"] == 1

@@ -2,7 +2,9 @@
 
 It is what a correct consumer does (apply `book`, `price_change`, `last_trade_price`,
 `tick_size_change` in order) and nothing more, so when its recomputed v3 hashes match the
-simulator's, the simulator's hashes are right and its messages are self-sufficient.
+simulator's, the simulator's hashes are right and its messages are self-sufficient. As on the
+venue, the last trade price is market-level with three decimals and moves with the trade's own
+price_change, before the trade message: a miss is retried with the entry's price.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from polymon.core.bookhash import book_hash
+from polymon.core.lasttrade import trade_values
 
 Levels = list[tuple[str, str]]
 
@@ -70,9 +73,9 @@ class Replica:
                     levels[entry["price"]] = entry["size"]
                 bid, ask = book.top()
                 assert (Decimal(entry["best_bid"]), Decimal(entry["best_ask"])) == (bid, ask)
-                self._check(entry["asset_id"], message["timestamp"], entry["hash"])
+                self._check(entry["asset_id"], message["timestamp"], entry["hash"], entry["price"])
         elif kind == "last_trade_price":
-            self.books[message["asset_id"]].last_trade_price = message["price"]
+            self._set_last_trade(message["asset_id"], trade_values(message["price"])[0])
             self.trades.append(message)
         elif kind == "tick_size_change":
             book = self.books[message["asset_id"]]
@@ -113,10 +116,25 @@ class Replica:
             last_trade_price=book.last_trade_price,
         )
 
-    def _check(self, asset_id: str, timestamp: str, venue_hash: str) -> None:
+    def _set_last_trade(self, asset_id: str, value: str) -> None:
+        market = self.books[asset_id].market
+        for book in self.books.values():
+            if book.market == market:
+                book.last_trade_price = value
+
+    def _check(self, asset_id: str, timestamp: str, venue_hash: str, price: str = "") -> None:
         self.hashes_checked += 1
-        if self.expected_hash(asset_id, timestamp) != venue_hash:
-            self.mismatches.append((asset_id, timestamp))
+        if self.expected_hash(asset_id, timestamp) == venue_hash:
+            return
+        book = self.books[asset_id]
+        before = book.last_trade_price
+        for value in trade_values(price) if price else ():
+            book.last_trade_price = value
+            if self.expected_hash(asset_id, timestamp) == venue_hash:
+                self._set_last_trade(asset_id, value)
+                return
+        book.last_trade_price = before
+        self.mismatches.append((asset_id, timestamp))
 
     def levels(self, asset_id: str) -> tuple[Levels, Levels]:
         """(bids best-first, asks best-first), comparable with `Exchange.levels`."""

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymon.core.bookhash import book_hash
+from polymon.core.lasttrade import trade_values
 from polymon.polymarket.simulator.exchange import Exchange, encode_frame
 from tests.simulator.replica import Replica
 
@@ -166,22 +167,25 @@ def test_trades_consume_the_top_of_the_opposite_side() -> None:
     for i in range(300):
         before = {asset_id: exchange.levels(asset_id) for asset_id in exchange.token_ids()}
         messages = exchange.step(T0 + i)
-        trade = messages[0]
-        if trade["event_type"] != "last_trade_price":
+        if len(messages) < 2 or messages[1]["event_type"] != "last_trade_price":
             continue  # a 1-cent top level on a minimal side cannot trade; a book change happens
-        assert messages[1]["event_type"] == "price_change"
+        change, trade = messages[:2]
+        assert change["event_type"] == "price_change"  # the venue's order: change, then trade
         seen.append(trade)
         bids, asks = before[trade["asset_id"]]
         # The taker's side says which resting side it hit: a buyer lifts the best ask.
         price, size = asks[0] if trade["side"] == "BUY" else bids[0]
         assert trade["price"] == price
         assert Decimal(trade["size"]) <= Decimal(size)
-        entry = next(e for e in messages[1]["price_changes"] if e["asset_id"] == trade["asset_id"])
+        entry = next(e for e in change["price_changes"] if e["asset_id"] == trade["asset_id"])
         assert entry["price"] == price
         assert Decimal(entry["size"]) == Decimal(size) - Decimal(trade["size"])
         assert re.fullmatch(r"0x[0-9a-f]{64}", trade["transaction_hash"])
         assert trade["fee_rate_bps"] == "0"
-        assert exchange.last_trade_price(trade["asset_id"]) == trade["price"]
+        # Market-level, three decimals, in the traded token's terms: the same for both tokens.
+        assert exchange.last_trade_price(trade["asset_id"]) == trade_values(trade["price"])[0]
+        market = exchange.market_of(trade["asset_id"])
+        assert exchange.last_trade_price(market.yes_id) == exchange.last_trade_price(market.no_id)
     assert exchange.trades_sent == seen
     assert len(seen) > 250
 

@@ -89,6 +89,11 @@ async def test_status_routes_report_the_running_service(api: Api) -> None:
     assert subs
     shards = (await c.get("/shards/status")).json()["data"]
     assert shards
+    # The simulated venue hashes with v3: each shard with books has locked on it (auto).
+    for shard in shards["shards"]:
+        recipe = shard["hash_recipe"]
+        assert (recipe["setting"], recipe["timestamp_slack_ms"]) == ("auto", 0)
+        assert recipe["recipe"] == ("v3" if shard["counts"].get("snapshot_hash_ok") else "")
     cron = (await c.get("/cron/health")).json()["data"]
     assert isinstance(cron, dict)
     metrics = (await c.get("/do/metrics")).json()

@@ -19,6 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from polymon.core.bookhash import book_hash
+from polymon.core.lasttrade import trade_values
 from polymon.polymarket.simulator import lifecycle
 from polymon.polymarket.simulator.book import (
     COARSE_TICK,
@@ -52,7 +53,12 @@ def _token_id(seed: int, index: int, label: str) -> str:
 
 @dataclass(eq=False)
 class SimMarket:
-    """One binary market: its identifiers, its YES book and each token's last trade price."""
+    """One binary market: its identifiers, its YES book and its last trade price.
+
+    `last_trade` is the venue's market-level value, as its v3 hash and initial books carry it:
+    the latest trade's price in the traded token's terms with three decimals ("" before any
+    trade), the same for both tokens.
+    """
 
     index: int
     condition_id: str
@@ -65,7 +71,7 @@ class SimMarket:
     end_date: str
     book: SimBook
     volume_cents: int
-    last_trade: dict[str, str]
+    last_trade: str
     book_from_ms: int = 0
     closed_ms: int | None = None
     yes_won: bool | None = None
@@ -132,7 +138,7 @@ class Exchange:
             end_date=f"2027-{1 + index % 12:02d}-{1 + index % 28:02d}T12:00:00Z",
             book=SimBook.generate(tick, self._rng),
             volume_cents=self._rng.randint(1_000, 100_000_000),
-            last_trade={yes_id: "", no_id: ""},
+            last_trade="",
         )
 
     # ---- queries -------------------------------------------------------------------------
@@ -177,9 +183,8 @@ class Exchange:
         return TICK_TEXT[self._tokens[asset_id][0].book.tick]
 
     def last_trade_price(self, asset_id: str) -> str:
-        """The price string of the token's latest trade, "" before any trade."""
-        market = self._tokens[asset_id][0]
-        return market.last_trade[asset_id]
+        """The last trade price the token's book hashes (market-level, three decimals)."""
+        return self._tokens[asset_id][0].last_trade
 
     def snapshot(self, asset_id: str, now_ms: int, *, initial: bool = True) -> Message:
         """A WS `book` message for a token; `initial` adds tick_size and last_trade_price."""
@@ -302,8 +307,8 @@ class Exchange:
     def step(self, now_ms: int) -> list[Message]:
         """Advance by one venue event and return the wire messages it produces, in order.
 
-        Mostly a `price_change` (YES entry and mirrored NO entry); with `trade_ratio` a
-        `last_trade_price` plus its `price_change` (sometimes followed by a `book` per token);
+        Mostly a `price_change` (YES entry and mirrored NO entry); with `trade_ratio` a trade's
+        `price_change` then its `last_trade_price` (sometimes followed by a `book` per token);
         with `tick_change_ratio` a `tick_size_change` per token, then a `book` per token.
         """
         self.events += 1
@@ -340,7 +345,7 @@ class Exchange:
         book.set_level(consumes_bid, price, resting - quantity)
         asset_id = market.yes_id if yes else market.no_id
         trade_price = format_price(price if yes else UNITS - price, book.tick)
-        market.last_trade[asset_id] = trade_price
+        market.last_trade = trade_values(trade_price)[0]
         market.volume_cents += quantity
         trade: Message = {
             "event_type": "last_trade_price",
@@ -354,7 +359,9 @@ class Exchange:
             "transaction_hash": f"0x{self._rng.getrandbits(256):064x}",
         }
         self.trades_sent.append(dict(trade))
-        messages = [trade, self._price_change(market, timestamp, consumes_bid, price)]
+        # As the venue: the trade's price_change (already hashing the new last trade price)
+        # reaches the feed before the trade itself.
+        messages = [self._price_change(market, timestamp, consumes_bid, price), trade]
         if self._rng.random() < self.book_after_trade_ratio:
             messages += [
                 self._book_message(market, True, timestamp, initial=False),
@@ -429,7 +436,7 @@ class Exchange:
         }
         if initial:
             message["tick_size"] = TICK_TEXT[market.book.tick]
-            message["last_trade_price"] = market.last_trade[asset_id]
+            message["last_trade_price"] = market.last_trade
         return message
 
     def _hash(
@@ -451,7 +458,7 @@ class Exchange:
             min_order_size=MIN_ORDER_SIZE,
             tick_size=TICK_TEXT[market.book.tick],
             neg_risk=False,
-            last_trade_price=market.last_trade[asset_id],
+            last_trade_price=market.last_trade,
         )
 
     # ---- framing -------------------------------------------------------------------------
