@@ -27,7 +27,7 @@ from polymon.web.guard import Guard
 from polymon.web.http import error
 from polymon.web.httpmetrics import HttpMetrics
 from polymon.web.keys import KeyStore
-from polymon.web.routes import admin, alerts, export, markets, status
+from polymon.web.routes import activity, admin, alerts, export, markets, status
 
 DESCRIPTION = """Live Polymarket L2 order books, trigger alerts (SSE and signed webhooks) and
 ClickHouse history from one process.
@@ -82,6 +82,7 @@ def create_app(
         export.blueprint(ctx),
         alerts.blueprint(ctx),
         admin.blueprint(ctx, metrics),
+        activity.blueprint(ctx, metrics),
         docs_blueprint(),
     ):
         app.register_blueprint(bp)
