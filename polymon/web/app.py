@@ -28,6 +28,7 @@ from polymon.web.http import error
 from polymon.web.httpmetrics import HttpMetrics
 from polymon.web.keys import KeyStore
 from polymon.web.routes import activity, admin, alerts, export, markets, status
+from polymon.web.ui import ui_blueprint
 
 DESCRIPTION = """Live Polymarket L2 order books, trigger alerts (SSE and signed webhooks) and
 ClickHouse history from one process.
@@ -64,7 +65,7 @@ def create_app(
     Without a key store every protected route answers 401.
     """
     cfg = http or HttpConfig()
-    app = QuartTrio("polymon")
+    app = QuartTrio("polymon", static_folder=None)  # /static/ is served by web.ui
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     openapi.install(app, title="polymon", version=version, description=DESCRIPTION)
     guard = Guard(cfg, keys)
@@ -84,6 +85,7 @@ def create_app(
         admin.blueprint(ctx, metrics),
         activity.blueprint(ctx, metrics),
         docs_blueprint(),
+        ui_blueprint(),
     ):
         app.register_blueprint(bp)
 
