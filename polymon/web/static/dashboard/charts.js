@@ -29,6 +29,7 @@ function baseOptions() {
 }
 
 const PRICE_FORMAT = { type: "price", precision: 4, minMove: 0.0001 };
+const FIT_CANDLES = 40;
 
 /** Candles of `candles` ([{t, open, high, low, close}], exact strings), replaced on change. */
 export function CandleChart({ candles, interval }) {
@@ -37,7 +38,7 @@ export function CandleChart({ candles, interval }) {
   useEffect(() => {
     const c = createChart(box.current, {
       ...baseOptions(),
-      timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false },
+      timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, barSpacing: 10, rightOffset: 2 },
     });
     const series = c.addSeries(CandlestickSeries, {
       upColor: color("--up", "#089981"), downColor: color("--down", "#f23645"),
@@ -57,7 +58,10 @@ export function CandleChart({ candles, interval }) {
       time: k.t, open: Number(k.open), high: Number(k.high), low: Number(k.low), close: Number(k.close),
     })));
     if (!current.fitted && candles.length) {
-      current.chart.timeScale().fitContent();
+      // A short history keeps the default bar width at the right edge (fitting two candles
+      // would blow them up to the chart's full width); a long one is shown whole.
+      if (candles.length >= FIT_CANDLES) current.chart.timeScale().fitContent();
+      else current.chart.timeScale().scrollToRealTime();
       current.fitted = true;
     }
   }, [candles]);
@@ -133,6 +137,7 @@ export function DepthChart({ book }) {
       ...baseOptions(),
       localization: { precision: 3, priceFormatter: (v) => Math.round(v).toLocaleString("en-US") },
       timeScale: { borderVisible: false, fixLeftEdge: true, fixRightEdge: true },
+      rightPriceScale: { borderVisible: false, scaleMargins: { top: 0.08, bottom: 0 } },
       handleScroll: false,
       handleScale: false,
     });
@@ -141,6 +146,12 @@ export function DepthChart({ book }) {
     const side = (line) => ({
       lineColor: line, topColor: `${line}55`, bottomColor: `${line}08`, lineWidth: 2,
       lineType: LineType.WithSteps, priceLineVisible: false, lastValueVisible: false,
+      // Depth starts at zero: the axis never shows negative sizes.
+      autoscaleInfoProvider: (original) => {
+        const info = original();
+        if (info) info.priceRange.minValue = 0;
+        return info;
+      },
     });
     const bids = c.addSeries(AreaSeries, side(up));
     const asks = c.addSeries(AreaSeries, side(down));

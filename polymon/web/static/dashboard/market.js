@@ -160,7 +160,7 @@ function AssetView({ assetId }) {
         </div>`}>
         ${storageOff(ohlc) ? html`<p class="notice tone-warn">Candles need storage (storage.enabled = false).</p>` : html`<${ErrorNote} error=${ohlc.error} />`}
         <${CandleChart} candles=${ohlc.data?.candles} interval=${interval} />
-        <p class="muted small">${ohlc.data ? `${ohlc.data.candles.length} candles over ${WINDOW_HOURS[interval]} h` : "loading…"}</p>
+        <p class="muted small">${ohlc.data ? `${ohlc.data.candles.length} ${ohlc.data.candles.length === 1 ? "candle" : "candles"} over ${WINDOW_HOURS[interval]} h` : "loading…"}</p>
       <//>
       <${Card} title="Order book">
         ${book.error?.status === 404 ? html`<p class="notice tone-warn">Not tracked: no live book.</p>` : html`<${ErrorNote} error=${book.error} />`}

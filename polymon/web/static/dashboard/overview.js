@@ -85,7 +85,8 @@ export function Overview() {
     { label: "Journal", num: true, render: (w) => (w.journal_batches ? `${int(w.journal_batches)} · ${bytes(w.journal_bytes)}` : "0") },
     { label: "Retries", num: true, render: (w) => int(w.retries) },
     { label: "Dropped", num: true, render: (w) => int(w.rows_dropped) },
-    { label: "State", render: (w) => (w.outage ? html`<${Badge} tone="bad">outage<//>` : html`<${Badge} tone="ok">ok<//>`) },
+    { label: "State", render: (w) => html`<span title=${w.last_error || ""}>${w.outage ? html`<${Badge} tone="bad">outage<//>` : html`<${Badge} tone="ok">ok<//>`}</span>` },
+    { label: "Last error", render: (w) => html`<span class="muted small">${w.last_error || "–"}</span>` },
   ];
 
   return html`<div class="page" id="page-overview">
