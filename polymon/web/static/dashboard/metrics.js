@@ -5,9 +5,13 @@ import { api, usePoll, useRates } from "./api.js";
 import { Badge, Card, ErrorNote, Stat, Table } from "./components.js";
 import { ago, clock, int, micros, millis, num, secs } from "./format.js";
 
+const BAR_FLOOR_US = 10;
+
 function LatencyBar({ row, scale }) {
-  // p50, p95 and p99 as nested bars on a shared scale (the largest p99 shown).
-  const pct = (v) => (v === null || !scale ? 0 : Math.max(0.5, (100 * v) / scale));
+  // p50, p95 and p99 as nested bars on a shared log scale from 10 µs to the largest p99
+  // shown: a p99 a hundred times the p50 (common) would otherwise hide the p50.
+  const span = Math.log(Math.max(scale, BAR_FLOOR_US * 2) / BAR_FLOOR_US);
+  const pct = (v) => (v === null || !scale ? 0 : Math.max(1, (100 * Math.log(Math.max(v, BAR_FLOOR_US) / BAR_FLOOR_US)) / span));
   return html`<div class="lat-bar" title=${`p50 ${micros(row.p50_us)} · p95 ${micros(row.p95_us)} · p99 ${micros(row.p99_us)}`}>
     <span class="p99" style=${{ width: `${pct(row.p99_us)}%` }}></span>
     <span class="p95" style=${{ width: `${pct(row.p95_us)}%` }}></span>
@@ -45,7 +49,7 @@ function Latency() {
       <${Stat} label="Triggers" value=${int(totals.triggers)} note=${`${int(totals.fired)} fired`} />
     </div>`}
     <${Table} columns=${columns} rows=${shards} rowKey=${(s) => s.shard} />
-    <p class="legend small"><span class="key p50"></span>p50 <span class="key p95"></span>p95 <span class="key p99"></span>p99</p>
+    <p class="legend small"><span class="key p50"></span>p50 <span class="key p95"></span>p95 <span class="key p99"></span>p99 (log scale)</p>
   <//>`;
 }
 
