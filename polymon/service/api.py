@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from polymon.config import Config
+from polymon.core.activity import GapRecord, Trade
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
 from polymon.errors import StorageUnavailable, Unavailable
 from polymon.polymarket.probe import probe_websocket
 from polymon.service.metrics import ServiceCollector, shard_metrics
-from polymon.storage import markets, queries
+from polymon.storage import activity, markets, queries
 from polymon.storage.cleanup import delete_test_data
 from polymon.storage.export import Export, export_backtest
 from polymon.storage.store import Store
@@ -186,6 +187,18 @@ class ServiceApi:
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data quality of one asset."""
         return await self._deadline(queries.quality(self._store(), asset_id, hours, _now_us()))
+
+    async def recent_trades(self, asset_id: str, limit: int, hours: float) -> list[Trade]:
+        """The newest trades of one asset."""
+        return await self._deadline(
+            activity.recent_trades(self._store(), asset_id, limit, hours, _now_us())
+        )
+
+    async def gap_history(self, asset_id: str, limit: int, hours: float) -> list[GapRecord]:
+        """The gap history of one asset."""
+        return await self._deadline(
+            activity.gap_history(self._store(), asset_id, limit, hours, _now_us())
+        )
 
     # -- admin, lifecycle, webhooks -----------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

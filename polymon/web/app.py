@@ -27,7 +27,8 @@ from polymon.web.guard import Guard
 from polymon.web.http import error
 from polymon.web.httpmetrics import HttpMetrics
 from polymon.web.keys import KeyStore
-from polymon.web.routes import admin, alerts, export, markets, status
+from polymon.web.routes import activity, admin, alerts, export, markets, status
+from polymon.web.ui import ui_blueprint
 
 DESCRIPTION = """Live Polymarket L2 order books, trigger alerts (SSE and signed webhooks) and
 ClickHouse history from one process.
@@ -64,7 +65,7 @@ def create_app(
     Without a key store every protected route answers 401.
     """
     cfg = http or HttpConfig()
-    app = QuartTrio("polymon")
+    app = QuartTrio("polymon", static_folder=None)  # /static/ is served by web.ui
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     openapi.install(app, title="polymon", version=version, description=DESCRIPTION)
     guard = Guard(cfg, keys)
@@ -82,7 +83,9 @@ def create_app(
         export.blueprint(ctx),
         alerts.blueprint(ctx),
         admin.blueprint(ctx, metrics),
+        activity.blueprint(ctx, metrics),
         docs_blueprint(),
+        ui_blueprint(),
     ):
         app.register_blueprint(bp)
 

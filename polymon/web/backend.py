@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
+from polymon.core.activity import GapRecord, Trade
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
 from polymon.core.triggers import Trigger
@@ -108,6 +109,12 @@ class Backend(Protocol):
 
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data-quality metrics of one asset."""
+
+    async def recent_trades(self, asset_id: str, limit: int, hours: float) -> list[Trade]:
+        """The newest trades of one asset in the last `hours`, newest first."""
+
+    async def gap_history(self, asset_id: str, limit: int, hours: float) -> list[GapRecord]:
+        """The gaps of one asset overlapping the last `hours`, newest first."""
 
     # -- admin, lifecycle, webhooks ---------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def docs_blueprint(spec_url: str = "/api/v1/openapi.json") -> Blueprint:
         response = Response(page, content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["Cache-Control"] = "no-cache"
-        _common_headers(response)
+        security_headers(response)
         return response
 
     @blueprint.get(SCRIPT_PATH)
@@ -103,12 +103,13 @@ def docs_blueprint(spec_url: str = "/api/v1/openapi.json") -> Blueprint:
         response = Response(bundle, content_type="text/javascript; charset=utf-8")
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         response.set_etag(etag)
-        _common_headers(response)
+        security_headers(response)
         return await response.make_conditional(request)
 
     return blueprint
 
 
-def _common_headers(response: Response) -> None:
+def security_headers(response: Response) -> None:
+    """The headers every served page and script carries: no MIME sniffing, no Referer."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

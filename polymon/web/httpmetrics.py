@@ -39,6 +39,7 @@ class HttpMetrics:
         # function lacks annotations upstream.)
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
+        self.buckets = tuple(buckets)  # upper bounds (seconds) of the duration histogram
         self.requests = PromCounter(
             "polymon_http_requests",
             "HTTP requests answered, by method, route (URL rule) and status.",

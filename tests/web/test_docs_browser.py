@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -119,14 +119,19 @@ def service(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
+        stop(proc, log)
+
+
+def stop(proc: subprocess.Popen[bytes], log: IO[str]) -> None:
+    """End a service started here: SIGTERM, 30 s to exit, then SIGKILL; close its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def operation_paths(spec: dict[str, Any]) -> list[str]:
