@@ -18,6 +18,15 @@ BACKTEST_TRIGGER_ID = "trig_backtest"
 _DAY_US = 86_400_000_000
 
 
+class RecordingFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A recording file: `open` is True for the one being written (`.part`)."""
+
+    name: str
+    bytes: int
+    modified_ns: int
+    open: bool
+
+
 class DayCount(msgspec.Struct, frozen=True, kw_only=True):
     """Fires and cooldown-suppressed fires of one UTC day (`day` as YYYY-MM-DD)."""
 

@@ -126,14 +126,13 @@ class Replayer:
             self._all_stale(rec, "recording_gap")
         self._last_seq = rec.seq
         self._advance(rec.m, rec.t)
-        if kind == r.FRAME:
+        if kind == r.FRAME or kind == r.FRAME_B64:
             shard = self._shard(rec.s)
-            shard.ingest.handle(rec.d, rec.m, rec.t // 1000)
+            frame = rec.d if kind == r.FRAME else base64.b64decode(rec.d)
+            shard.ingest.handle(frame, rec.m, rec.t // 1000)
             self._count_suppressed(shard)
-        elif kind == r.FRAME_B64:
-            shard = self._shard(rec.s)
-            shard.ingest.handle(base64.b64decode(rec.d), rec.m, rec.t // 1000)
-            self._count_suppressed(shard)
+            if self.tally is not None and rec.t >= self.emit_from_ns:
+                self.tally.evaluated += 1
         elif kind == r.TRACK:
             self._track(rec)
         elif kind == r.UNTRACK:

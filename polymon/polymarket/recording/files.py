@@ -13,8 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
-import msgspec
-
+from polymon.core.backtest import RecordingFile
 from polymon.errors import BadRequest, NotFound
 from polymon.polymarket.recording.records import PART_SUFFIX, SUFFIX, is_recording_name
 
@@ -68,15 +67,6 @@ def gzip_member(data: bytes, level: int) -> bytes:
     """`data` as one complete gzip member."""
     deflater = zlib.compressobj(level, zlib.DEFLATED, _GZIP)
     return deflater.compress(data) + deflater.flush()
-
-
-class RecordingFile(msgspec.Struct, frozen=True, kw_only=True):
-    """A recording file as listed: `open` is True for the file being written (`.part`)."""
-
-    name: str
-    bytes: int
-    modified_ns: int
-    open: bool
 
 
 def list_recordings(directory: Path, *, with_open: bool = True) -> list[RecordingFile]:
