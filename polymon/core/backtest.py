@@ -16,6 +16,8 @@ from polymon.core.triggers import TriggerEvent
 BACKTEST_TRIGGER_ID = "trig_backtest"
 """The id a backtested trigger runs under (its events carry it)."""
 _DAY_US = 86_400_000_000
+RECORDING_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,110}\.ndjson\.gz$"
+"""A closed recording's file name: no path separators, no leading dot (what the API takes)."""
 
 
 class RecordingFile(msgspec.Struct, frozen=True, kw_only=True):

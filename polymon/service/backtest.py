@@ -19,13 +19,21 @@ from typing import Final
 
 import trio
 
-from polymon.core.backtest import BACKTEST_TRIGGER_ID, BacktestResult, BacktestTally
+from polymon.config import Config
+from polymon.core.backtest import (
+    BACKTEST_TRIGGER_ID,
+    BacktestResult,
+    BacktestTally,
+    RecordingFile,
+)
 from polymon.core.prices import parse_price, parse_size
 from polymon.core.triggers import Trigger, TriggerSpec, TriggerTable, stamp
-from polymon.errors import BadRequest, InvalidInput
+from polymon.errors import BadRequest, InvalidInput, Unavailable
+from polymon.polymarket.recording.files import list_recordings, resolve
 from polymon.polymarket.recording.reader import read_records
 from polymon.service.replay import drive, recording_paths
 from polymon.service.replayer import Replayer
+from polymon.storage.sql import DAY_US
 from polymon.storage.store import Store
 from polymon.storage.ticks import bbo_ticks
 
@@ -110,3 +118,52 @@ async def backtest_bbo(
             await trio.lowlevel.checkpoint()
             slice_start = time.perf_counter()
     return tally.result(spec.condition.type, asset_id, "bbo", start_us, end_us)
+
+
+class Backtests:
+    """Backtests for the HTTP API: over the recording directory or the store, one at a time,
+    each within `http.query_timeout_secs`."""
+
+    def __init__(self, cfg: Config, store: Store | None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.directory = cfg.recording_dir
+        self._one_at_a_time = trio.Lock()
+
+    def recordings(self) -> tuple[bool, list[RecordingFile]]:
+        """(whether the service records now, the recording files oldest first)."""
+        return self.cfg.record.enabled, list_recordings(self.directory)
+
+    async def run(
+        self,
+        spec: TriggerSpec,
+        source: str,
+        names: list[str] | None,
+        start_us: int | None,
+        end_us: int | None,
+        max_events: int,
+    ) -> BacktestResult:
+        """Run one backtest (see the module docstring); raises NotFound for a recording that
+        does not exist, BadRequest for a type `bbo` cannot run, Unavailable without storage
+        (bbo) or past the deadline."""
+        limit = self.cfg.http.query_timeout_secs
+        with trio.move_on_after(limit):
+            async with self._one_at_a_time:
+                if source == "bbo":
+                    check_bbo_type(spec)
+                    if self.store is None:
+                        raise Unavailable("storage is disabled: backtest over recordings")
+                    end = end_us if end_us is not None else time.time_ns() // 1000
+                    start = start_us if start_us is not None else end - DAY_US
+                    return await backtest_bbo(self.store, spec, start_us=start, end_us=end,
+                                              max_events=max_events)  # fmt: skip
+                if names is None:
+                    paths = [self.directory] if self.directory.is_dir() else []
+                else:
+                    paths = resolve(self.directory, names)
+                return await backtest_recordings(paths, spec, start_us=start_us, end_us=end_us,
+                                                 max_events=max_events)  # fmt: skip
+        raise Unavailable(
+            f"the backtest took longer than {limit} s: narrow start/end, or run"
+            " `polymon backtest` on the recordings"
+        )

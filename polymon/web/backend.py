@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
+from polymon.core.backtest import BacktestResult, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
-from polymon.core.triggers import Trigger
+from polymon.core.triggers import Trigger, TriggerSpec
 
 
 class Rows(Protocol):
@@ -108,6 +109,22 @@ class Backend(Protocol):
 
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data-quality metrics of one asset."""
+
+    # -- recordings and backtests -----------------------------------------------------------
+    def recordings(self) -> tuple[bool, list[RecordingFile]]:
+        """(whether recording is on, the recording files oldest first)."""
+
+    async def backtest(
+        self,
+        spec: TriggerSpec,
+        source: str,
+        recordings: list[str] | None,
+        start_us: int | None,
+        end_us: int | None,
+        max_events: int,
+    ) -> BacktestResult:
+        """Run `spec` over recordings or the stored BBO ticks (BadRequest / NotFound for what
+        cannot be run, Unavailable past the deadline or without storage)."""
 
     # -- admin, lifecycle, webhooks ---------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from typing import Final
 
 import msgspec
 
+from polymon.core.backtest import RECORDING_NAME
 from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy
 
@@ -63,9 +64,7 @@ SUFFIX: Final = ".ndjson.gz"
 PART_SUFFIX: Final = SUFFIX + ".part"
 RECORD_COLUMNS: Final = "seq UInt64, t UInt64, m Float64, k String, c String, s Int32, d String"
 """The structure argument of ClickHouse's `file()` for a recording."""
-NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.ndjson\.gz$"
-"""What a closed recording's file name looks like (no path separators, no leading dot)."""
-_NAME_RE: Final = re.compile(NAME_PATTERN)
+_NAME_RE: Final = re.compile(RECORDING_NAME)
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -124,4 +123,4 @@ def file_stem(opened_ns: int, run_id: str, number: int) -> str:
 
 def is_recording_name(name: str) -> bool:
     """Whether `name` is a closed recording's file name (the API accepts no other)."""
-    return _NAME_RE.match(name) is not None
+    return _NAME_RE.fullmatch(name) is not None
