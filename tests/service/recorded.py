@@ -32,15 +32,19 @@ class Session:
     books: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]
     live_events: list[dict[str, Any]]
     assets: list[str]
+    suppressed: int = 0
 
 
-def record_config(tmp_path: Path, **simulator: Any) -> Config:
+def record_config(
+    tmp_path: Path, storage: dict[str, Any] | None = None, **simulator: Any
+) -> Config:
+    """Recording on, storage off (or `storage`), a small faulty-or-not simulated venue."""
     return load_config(
         None,
         environ={},
         overrides={
             "service": {"data_dir": str(tmp_path)},
-            "storage": {"enabled": False},
+            "storage": storage or {"enabled": False},
             "http": {"port": 0},
             "polymarket": {"shards": 2, "max_assets_per_connection": 4,
                            "connection_stagger_secs": 0.01, "reconnect_min_secs": 0.05,
@@ -54,7 +58,11 @@ def record_config(tmp_path: Path, **simulator: Any) -> Config:
 
 
 async def record_session(
-    nursery: trio.Nursery, cfg: Config, seconds: float = 1.5, triggers: bool = True
+    nursery: trio.Nursery,
+    cfg: Config,
+    seconds: float = 1.5,
+    triggers: bool = True,
+    only: dict[str, Any] | None = None,
 ) -> Session:
     """Run the service on the simulator with recording on; triggers on the first tokens; let
     the venue move, then pause it and wait until every book equals the exchange's; stop."""
@@ -71,7 +79,9 @@ async def record_session(
         await handle.service.bootstrapped.wait()
     exchange = handle.simulator.exchange
     assets = sorted(exchange.token_ids())
-    if triggers:
+    if only is not None:
+        await handle.service.alerts.register(msgspec.json.encode(only))
+    elif triggers:
         for asset_id in assets:
             for body in TRIGGERS:
                 await handle.service.alerts.register(
@@ -81,10 +91,11 @@ async def record_session(
     await settle(handle)
     books = {a: exchange.levels(a) for a in assets}
     live = [msgspec.json.decode(e.data) for e in handle.service.events.recent(100_000)]
+    suppressed = sum(shard.state.triggers.suppressed for shard in handle.service.shards)
     handle.stop()
     with trio.fail_after(20):
         await stopped.wait()
-    return Session(cfg.recording_dir, books, live, assets)
+    return Session(cfg.recording_dir, books, live, assets, suppressed)
 
 
 def without_latencies(event: dict[str, Any]) -> dict[str, Any]:
