@@ -33,30 +33,64 @@ from polymon.polymarket.recording import records as r
 from polymon.polymarket.recording.files import enforce_retention, gzip_member, repair_all
 from polymon.polymarket.recording.records import Record, RunInfo, encode_json
 
-Pending = tuple[int, float, str, str, int, "str | bytes"]
-"""(wall ns, monotonic s, kind, connection, shard, payload): one record before encoding."""
+Row = tuple[int, float, int, "str | bytes"]
+"""(wall ns, monotonic s, code of (kind, connection, shard), payload): a record to encode."""
 _SLICE: Final = 512
 _CLOSE_GRACE_SECS: Final = 10.0
 _encode_lines = msgspec.json.Encoder().encode_lines
 log = logging.getLogger(__name__)
 
 
+class Buffer:
+    """Records waiting to be written, column by column: appending one stores four references
+    to objects that exist already (the clock readings, a small int, the frame) and allocates
+    nothing the garbage collector tracks, so a full buffer adds no GC work to the hot path."""
+
+    __slots__ = ("code", "data", "m", "t")
+
+    def __init__(self) -> None:
+        self.t: list[int] = []
+        self.m: list[float] = []
+        self.code: list[int] = []
+        self.data: list[str | bytes] = []
+
+    def add(self, t_ns: int, now: float, code: int, data: str | bytes) -> None:
+        """Append one record; O(1) amortized."""
+        self.data.append(data)
+        self.t.append(t_ns)
+        self.m.append(now)
+        self.code.append(code)
+
+    def rows(self, start: int, stop: int) -> list[Row]:
+        """Records start..stop-1 as rows."""
+        return list(zip(self.t[start:stop], self.m[start:stop], self.code[start:stop],
+                        self.data[start:stop], strict=True))  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
 class Tap:
     """One connection's end of the Recorder (what `polymarket.feed.Connection` calls)."""
 
-    __slots__ = ("name", "recorder", "shard")
+    __slots__ = ("frame_code", "name", "recorder", "shard")
 
     def __init__(self, recorder: Recorder, name: str, shard: int) -> None:
         self.recorder = recorder
         self.name = name
         self.shard = shard
+        self.frame_code = recorder.code(r.FRAME, name, shard)
 
     def frame(self, frame: str | bytes, now: float, t_ns: int) -> None:
         """Record one frame as received at (`now`, `t_ns`): the hot path, O(1)."""
         rec = self.recorder
-        pending = rec.pending
-        if len(pending) < rec.max_pending:
-            pending.append((t_ns, now, r.FRAME, self.name, self.shard, frame))
+        buf = rec.buffer
+        data = buf.data
+        if len(data) < rec.max_pending:
+            data.append(frame)
+            buf.t.append(t_ns)
+            buf.m.append(now)
+            buf.code.append(self.frame_code)
         else:
             rec.dropped += 1
 
@@ -118,7 +152,9 @@ class Recorder:
         self.info = info
         self.clock_ns = clock_ns
         self.max_pending = cfg.max_pending_records
-        self.pending: list[Pending] = []
+        self.buffer = Buffer()
+        self._codes: dict[tuple[str, str, int], int] = {}
+        self._decoded: list[tuple[str, str, int]] = []
         self.dropped = 0
         self.dropped_total = 0
         self.seq = 0
@@ -138,6 +174,15 @@ class Recorder:
         """The tap of one connection."""
         return Tap(self, name, shard)
 
+    def code(self, kind: str, conn: str, shard: int) -> int:
+        """The small integer a buffered record carries for its (kind, connection, shard)."""
+        key = (kind, conn, shard)
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self._decoded)
+            self._decoded.append(key)
+        return code
+
     def note(
         self,
         kind: str,
@@ -149,12 +194,12 @@ class Recorder:
         t_ns: int | None = None,
     ) -> None:
         """Record an event of `kind` now (or at the given clock readings); O(1)."""
-        if len(self.pending) >= self.max_pending:
+        if len(self.buffer) >= self.max_pending:
             self.dropped += 1
             return
         t = self.clock_ns() if t_ns is None else t_ns
         m = trio.current_time() if now is None else now
-        self.pending.append((t, m, kind, conn, shard, data))
+        self.buffer.add(t, m, self.code(kind, conn, shard), data)
 
     def track(self, shard: int, metas: list[AssetMeta]) -> None:
         """Record that `shard` starts tracking these tokens."""
@@ -191,7 +236,7 @@ class Recorder:
         return {
             "enabled": True, "dir": str(self.directory), "run_id": self.info.run_id,
             "file": self._file.part.name if self._file else None, "records": self.records,
-            "bytes": self.bytes, "files": self.files, "pending": len(self.pending),
+            "bytes": self.bytes, "files": self.files, "pending": len(self.buffer),
             "dropped": self.dropped_total + self.dropped, "write_errors": self.write_errors,
             "repaired": self.repaired,
         }  # fmt: skip
@@ -222,27 +267,28 @@ class Recorder:
     async def flush(self) -> None:
         """Encode and write everything buffered so far (rotating files as due)."""
         async with self._lock:
-            batch, self.pending = self.pending, []
+            batch, self.buffer = self.buffer, Buffer()
             if self.dropped:
-                batch.append((self.clock_ns(), trio.current_time(), r.DROPPED, "", -1,
-                              encode_json(r.Dropped(self.dropped))))  # fmt: skip
+                batch.add(self.clock_ns(), trio.current_time(), self.code(r.DROPPED, "", -1),
+                          encode_json(r.Dropped(self.dropped)))  # fmt: skip
                 self.dropped_total += self.dropped
                 self.dropped = 0
+            times = batch.t
             start, n = 0, len(batch)
             while start < n:
-                first_t = batch[start][0]
+                first_t = times[start]
                 if self._file is not None and first_t >= self._file.period_end_ns:
                     await self._close()
-                head: list[Pending] = []
+                head: list[Row] = []
                 if self._file is None:
-                    head = [(first_t, batch[start][1], r.FILE, "", -1, self._info_json)]
+                    head = [(first_t, batch.m[start], self.code(r.FILE, "", -1), self._info_json)]
                     await self._open(first_t)
                 assert self._file is not None
                 end_ns = self._file.period_end_ns
                 stop = start
-                while stop < n and batch[stop][0] < end_ns:
+                while stop < n and times[stop] < end_ns:
                     stop += 1
-                data = await self._encode(head + batch[start:stop])
+                data = await self.encode(head + batch.rows(start, stop))
                 await self._write(data, stop - start + len(head))
                 start = stop
                 if self._file is not None and self._file.bytes >= self.cfg.max_file_bytes:
@@ -254,13 +300,17 @@ class Recorder:
             await self._close()
 
     # -- internals -------------------------------------------------------------------------------
-    async def _encode(self, batch: list[Pending]) -> bytes:
+    async def encode(self, batch: list[Row]) -> bytes:
+        """NDJSON of `batch`, numbered on from the last record, in slices of `_SLICE` records
+        with a checkpoint between them."""
         parts = []
         seq = self.seq
+        decoded = self._decoded
         for at in range(0, len(batch), _SLICE):
             lines = []
-            for t, m, kind, conn, shard, data in batch[at : at + _SLICE]:
+            for t, m, code, data in batch[at : at + _SLICE]:
                 seq += 1
+                kind, conn, shard = decoded[code]
                 if isinstance(data, bytes):
                     if kind == r.FRAME:
                         kind, data = r.FRAME_B64, base64.b64encode(data).decode()
