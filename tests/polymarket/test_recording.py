@@ -182,3 +182,28 @@ def test_resolve_finds_closed_recordings_only(tmp_path: Path) -> None:
     assert resolve(tmp_path, ["a.ndjson.gz"]) == [(tmp_path / "a.ndjson.gz").resolve()]
     with pytest.raises(NotFound):
         resolve(tmp_path, ["b.ndjson.gz"])
+
+
+async def test_a_large_flush_lets_the_event_loop_run_between_slices(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, Clock(T0))
+    tap = rec.tap("c", 0)
+    for i in range(5000):
+        tap.frame(BOOK, 1.0, T0 + i)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        await trio.lowlevel.checkpoint()
+        before = ticks
+        await rec.flush()
+        during = ticks - before
+        nursery.cancel_scope.cancel()
+    await rec.close_file()
+    assert during >= 5000 // 512  # a turn for everyone else after every slice of records
+    assert rec.records == 5001
