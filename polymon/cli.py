@@ -323,27 +323,11 @@ def _serve_recording(
     from polymon.service.replay import recording_paths
 
     files = recording_paths(paths)
-
-    async def _serve(*, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                partial(run_replay_server, files, host=host, port=port, speed=speed,
-                        from_ns=from_ns, to_ns=to_ns)
-            )  # fmt: skip
-            click.echo(f"replaying {len(files)} files on {server.http_url} "
-                       f"(ws: {server.ws_url})", err=True)  # fmt: skip
-            stop = trio.Event()
-
-            class _Handle:
-                def stop(self) -> None:
-                    stop.set()
-
-            task_status.started(_Handle())
-            await stop.wait()
-            nursery.cancel_scope.cancel()
+    serve = partial(run_replay_server, files, host=host, port=port, speed=speed,
+                    from_ns=from_ns, to_ns=to_ns)  # fmt: skip
 
     async def _main() -> None:
-        await _until_signal(_serve)
+        await _until_signal(serve)  # the server logs its address
 
     _run_trio(_main)
 

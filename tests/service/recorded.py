@@ -5,7 +5,6 @@ trigger events the live service fired."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,7 @@ import msgspec
 import trio
 
 from polymon.config import Config, load_config
-from polymon.service.main import Running, run_service
-from tests.service.test_simulated_service import settle
+from tests.service.test_simulated_service import settle, start_service
 
 TRIGGERS: list[dict[str, Any]] = [
     {"condition": {"type": "QUOTE_VELOCITY", "count": 4, "window_ms": 300}, "cooldown_ms": 150},
@@ -66,17 +64,7 @@ async def record_session(
 ) -> Session:
     """Run the service on the simulator with recording on; triggers on the first tokens; let
     the venue move, then pause it and wait until every book equals the exchange's; stop."""
-    stopped = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            await run_service(cfg, simulate=True, task_status=task_status)
-        finally:
-            stopped.set()
-
-    handle: Running = await nursery.start(partial(run))
-    with trio.fail_after(20):
-        await handle.service.bootstrapped.wait()
+    handle, stopped = await start_service(nursery, cfg)
     exchange = handle.simulator.exchange
     assets = sorted(exchange.token_ids())
     if only is not None:

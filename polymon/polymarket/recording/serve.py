@@ -35,6 +35,7 @@ from polymon.polymarket.recording.reader import read_records
 from polymon.polymarket.schemas import TEXT_FRAMES
 from polymon.polymarket.simulator.exchange import encode_frame
 from polymon.polymarket.simulator.fanout import select_frame
+from polymon.polymarket.simulator.server import market_ws_url
 
 _CHECKPOINT_EVERY: Final = 256
 Sender = Callable[[str], Awaitable[None]]
@@ -94,6 +95,7 @@ class ReplayServer:
         self.connections = 0
         self.frames_sent = 0
         self.finished = 0  # connections whose replay reached the end
+        self._scope = trio.CancelScope()
 
     @property
     def http_url(self) -> str:
@@ -104,7 +106,11 @@ class ReplayServer:
     @property
     def ws_url(self) -> str:
         """The market channel URL."""
-        return "ws" + self.http_url.removeprefix("http") + "/ws/market"
+        return market_ws_url(self.http_url)
+
+    def stop(self) -> None:
+        """Stop serving (`run_replay_server` returns)."""
+        self._scope.cancel()
 
     async def stream(self, assets: set[str], send: Sender) -> None:
         """Send the recorded frames about `assets` (which may grow meanwhile) to the client."""
@@ -257,5 +263,7 @@ async def run_replay_server(
         binds: list[str] = await nursery.start(partial(serve, create_app(server), config,
                                                        mode="asgi"))  # fmt: skip
         server.port = int(binds[0].rsplit(":", 1)[1])
-        log.info("replaying %d recording files on %s", len(server.files), server.http_url)
+        server._scope = nursery.cancel_scope
+        log.info("replaying %d recording files on %s (ws: %s)", len(server.files),
+                 server.http_url, server.ws_url)  # fmt: skip
         task_status.started(server)
