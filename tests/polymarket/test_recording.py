@@ -207,3 +207,25 @@ async def test_a_large_flush_lets_the_event_loop_run_between_slices(tmp_path: Pa
     await rec.close_file()
     assert during >= 5000 // 512  # a turn for everyone else after every slice of records
     assert rec.records == 5001
+
+
+async def test_a_directory_that_cannot_be_written_loses_records_visibly(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    rec = recorder(tmp_path, Clock(T0))
+    await nursery.start(rec.run)
+    tap = rec.tap("c", 0)
+    tap.frame(BOOK, 1.0, T0)
+    rec.directory = tmp_path / "recordings"  # not a directory, so no file opens there
+    await trio.to_thread.run_sync(rec.directory.write_bytes, b"")
+    await rec.flush()  # counted, never raised
+    assert rec.write_errors == 1
+    rec.directory = tmp_path
+    tap.frame(BOOK, 2.0, T0 + 1)
+    await rec.flush()
+    await rec.close_file()
+    got = list(read_records(tmp_path / f.name for f in list_recordings(tmp_path)))
+    assert [x.k for x in got] == [r.FILE, r.FRAME, r.DROPPED]
+    assert got[1].m == 2.0
+    assert msgspec.json.decode(got[-1].d) == {"records": 2}  # the run record and the frame
+    nursery.cancel_scope.cancel()

@@ -282,7 +282,14 @@ class Recorder:
                 head: list[Row] = []
                 if self._file is None:
                     head = [(first_t, batch.m[start], self.code(r.FILE, "", -1), self._info_json)]
-                    await self._open(first_t)
+                    try:
+                        await self._open(first_t)
+                    except OSError as e:  # the next flush marks the loss with `dropped`
+                        self.write_errors += 1
+                        self.dropped += n - start
+                        log.error("recording: cannot open a file in %s, %d records lost: %s",
+                                  self.directory, n - start, e)  # fmt: skip
+                        return
                 assert self._file is not None
                 end_ns = self._file.period_end_ns
                 stop = start
