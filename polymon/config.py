@@ -258,6 +258,33 @@ class SimulatorConfig(Section, frozen=True):
     gamma_fail: bool = False
 
 
+class RecordConfig(Section, frozen=True):
+    """Recording of the raw market feed, for `polymon replay` and `polymon backtest`.
+
+    enabled: the one switch. Records every frame the market channel delivers (receive time in
+      ns, connection, sequence), the subscribe/unsubscribe messages sent, connection open and
+      close markers, the tracked tokens, REST resync books and trigger changes, as gzip NDJSON.
+    dir: where recordings go ("" = <service.data_dir>/recordings).
+    rotate_interval_secs: the current file is closed at each UTC-aligned multiple of this
+      (3600 = on the hour), or once it holds `max_file_bytes` (compressed).
+    max_age_hours / max_total_bytes: retention of closed files, oldest deleted first (0 = off).
+    flush_interval_secs: buffered records are encoded, compressed and written this often.
+    compress_level: gzip level (1 fastest, 9 smallest).
+    max_pending_records: records held between flushes at most; beyond, records are dropped,
+      counted and marked in the file (a `dropped` record), never silently lost.
+    """
+
+    enabled: bool = False
+    dir: str = ""
+    rotate_interval_secs: PositiveFloat = 3600.0
+    max_file_bytes: PositiveInt = 256 << 20
+    max_age_hours: NonNegFloat = 168.0
+    max_total_bytes: NonNegInt = 20 << 30
+    flush_interval_secs: PositiveFloat = 1.0
+    compress_level: Annotated[int, msgspec.Meta(ge=1, le=9)] = 1
+    max_pending_records: PositiveInt = 1_000_000
+
+
 class Config(Section, frozen=True):
     """The whole configuration, one Struct per TOML section."""
 
@@ -270,6 +297,7 @@ class Config(Section, frozen=True):
     lifecycle: LifecycleConfig = msgspec.field(default_factory=LifecycleConfig)
     simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    record: RecordConfig = msgspec.field(default_factory=RecordConfig)
 
     @property
     def storage_url(self) -> str:
@@ -277,6 +305,11 @@ class Config(Section, frozen=True):
         if self.storage.url:
             return self.storage.url
         return "chdb://" + str((Path(self.service.data_dir) / "clickhouse").resolve())
+
+    @property
+    def recording_dir(self) -> Path:
+        """Where feed recordings live: `record.dir`, or `recordings` under data_dir."""
+        return Path(self.record.dir or Path(self.service.data_dir) / "recordings")
 
     def __repr__(self) -> str:
         # The default repr would print storage.password; never log the config object.

@@ -23,12 +23,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def polymon(tmp_path: Path, *args: str, port: int) -> subprocess.Popen[str]:
-    env = os.environ | {
-        "POLYMON_HTTP__PORT": str(port),
-        "POLYMON_SERVICE__DATA_DIR": str(tmp_path / "data"),
-        "POLYMON_SIMULATOR__MARKETS": "5",
-    }
+def polymon(
+    tmp_path: Path, *args: str, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = (
+        os.environ
+        | (env or {})
+        | {
+            "POLYMON_HTTP__PORT": str(port),
+            "POLYMON_SERVICE__DATA_DIR": str(tmp_path / "data"),
+            "POLYMON_SIMULATOR__MARKETS": "5",
+        }
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "polymon", *args],
         cwd=tmp_path,

@@ -3,6 +3,7 @@
 1. Hot path, in-process: generated venue frames (the simulator's exchange model, real protocol)
    through decode -> book -> BBO (-> hash check in a second pass), one core.
 2. Storage: the rows the hot path produced, through the real writers into embedded ClickHouse.
+   Recording: the feed recorder's cost per frame (bench.recording).
 3. End to end over a loopback WebSocket: a flood-mode simulator in a subprocess (its own core)
    sends pre-generated frames as fast as it can to polymon's real feed connection.
 
@@ -23,6 +24,7 @@ import trio
 
 from polymon.bench.alerts import bench_alert_latency
 from polymon.bench.hashcost import hash_cost_line
+from polymon.bench.recording import recording_lines
 from polymon.bench.storage import bench_storage, shard_rows
 from polymon.bench.triggers import trigger_lines
 from polymon.config import PolymarketConfig, SimulatorConfig
@@ -190,6 +192,9 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     print(bench_storage(rows))
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     for line in trigger_lines(state, ingest, frames):
+        print(line)
+    sample = frames[:50_000]
+    for line in recording_lines(sample, lambda policy: _primed_state(_exchange(markets), policy)):
         print(line)
     for storage in (False, True):
         print(bench_alert_latency(rate=5000.0, seconds=max(5.0, seconds), storage=storage))

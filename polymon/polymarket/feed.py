@@ -32,6 +32,7 @@ from trio_websocket import (
 from polymon.config import PolymarketConfig
 from polymon.errors import first_error
 from polymon.polymarket.ingest import Ingest
+from polymon.polymarket.recording.writer import Tap
 
 _RECEIVE_BUFFER_BYTES = 256 * 1024
 _MESSAGE_QUEUE = 256  # frames trio-websocket may read ahead of the hot path
@@ -119,7 +120,8 @@ class Connection:
     """A supervised market-channel connection for a set of tokens.
 
     `on_down(asset_ids, reason)` is called (synchronously) whenever an established or attempted
-    session ends, so the owner can mark those books stale.
+    session ends, so the owner can mark those books stale. With a `tap`, every frame received,
+    subscription sent and session opened or ended is also recorded (see `recording.writer`).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class Connection:
         rng: random.Random | None = None,
         start_delay_secs: float = 0.0,
         connect: Connector = open_venue_websocket,
+        tap: Tap | None = None,
     ) -> None:
         self.cfg = cfg
         self.ingest = ingest
@@ -144,6 +147,7 @@ class Connection:
         self.rng = rng or random.Random()
         self.start_delay_secs = start_delay_secs
         self.connect = connect
+        self.tap = tap
         self.assets: set[str] = set()
         self.state = ConnState.IDLE
         self.connects = 0
@@ -182,6 +186,8 @@ class Connection:
         ws = self._ws
         if ws is None:
             return  # the next session subscribes to the whole current set
+        if self.tap is not None:
+            self.tap.sent(message)
         with contextlib.suppress(ConnectionClosed):  # the reader notices and reconnects
             await ws.send_message(message.decode())
 
@@ -200,6 +206,8 @@ class Connection:
             reason = await self._session()
             self.failures += 1
             self.last_error = reason
+            if self.tap is not None:
+                self.tap.closed(reason, sorted(self.assets))
             self.on_down(sorted(self.assets), reason)
             if self.connected_since > started and (
                 trio.current_time() - self.connected_since >= self.cfg.healthy_after_secs
@@ -246,7 +254,11 @@ class Connection:
         self.connected_since = now
         self.connects += 1
         self._ws = ws
-        await ws.send_message(subscribe_message(sorted(self.assets)).decode())
+        subscription = subscribe_message(sorted(self.assets))
+        if self.tap is not None:
+            self.tap.opened()
+            self.tap.sent(subscription)
+        await ws.send_message(subscription.decode())
         self.state = ConnState.OPEN
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pinger, ws, nursery.cancel_scope)
@@ -263,12 +275,16 @@ class Connection:
         activity = self.activity
         current_time = trio.current_time
         clock_ns = time.time_ns
+        record = None if self.tap is None else self.tap.frame
         try:
             while True:
                 frame = await ws.get_message()
                 now = current_time()
                 self.last_frame = now
-                if handle(frame, now, clock_ns() // 1000):
+                t_ns = clock_ns()
+                if record is not None:
+                    record(frame, now, t_ns)
+                if handle(frame, now, t_ns // 1000):
                     self.last_data = activity.last_data = now
         except ConnectionClosed as e:
             self._end(scope, _closed_reason(e))

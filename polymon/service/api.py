@@ -14,10 +14,13 @@ import trio
 
 from polymon.config import Config
 from polymon.core.activity import GapRecord, Trade
+from polymon.core.backtest import BacktestResult, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
+from polymon.core.triggers import TriggerSpec
 from polymon.errors import StorageUnavailable, Unavailable
 from polymon.polymarket.probe import probe_websocket
+from polymon.service.backtest import Backtests
 from polymon.service.metrics import ServiceCollector, shard_metrics
 from polymon.storage import activity, markets, queries
 from polymon.storage.cleanup import delete_test_data
@@ -41,6 +44,7 @@ class ServiceApi:
         self.service = service
         self.store = store
         self.cfg = cfg
+        self.backtests = Backtests(cfg, store)
 
     def _store(self) -> Store:
         if self.store is None:
@@ -199,6 +203,23 @@ class ServiceApi:
         return await self._deadline(
             activity.gap_history(self._store(), asset_id, limit, hours, _now_us())
         )
+
+    # -- recordings and backtests -------------------------------------------------------------
+    def recordings(self) -> tuple[bool, list[RecordingFile]]:
+        """Whether recording is on, and the recording files."""
+        return self.backtests.recordings()
+
+    async def backtest(
+        self,
+        spec: TriggerSpec,
+        source: str,
+        recordings: list[str] | None,
+        start_us: int | None,
+        end_us: int | None,
+        max_events: int,
+    ) -> BacktestResult:
+        """One backtest (service.backtest)."""
+        return await self.backtests.run(spec, source, recordings, start_us, end_us, max_events)
 
     # -- admin, lifecycle, webhooks -----------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

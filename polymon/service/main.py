@@ -20,7 +20,9 @@ whatever is still in memory after that is journaled under data_dir before the pr
 from __future__ import annotations
 
 import logging
+import os
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from functools import partial
@@ -40,6 +42,8 @@ from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
 from polymon.polymarket.feed import FeedActivity
 from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
+from polymon.polymarket.recording.records import RunInfo
+from polymon.polymarket.recording.writer import Recorder
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.api import ServiceApi
@@ -109,6 +113,7 @@ class Service:
         self._owner: dict[str, int] = {}  # asset id -> shard index
         rng = random.Random(seed)
         policy = policy_from(cfg)
+        self.recorder = recorder_from(cfg, policy) if cfg.record.enabled else None
         self.shards = [
             Shard(
                 i,
@@ -120,6 +125,7 @@ class Service:
                 rng=random.Random(rng.random()),
                 gap_log=self.gap_log,
                 on_fired=self._deliver_fired,
+                recorder=self.recorder,
             )
             for i in range(cfg.polymarket.shards)
         ]
@@ -137,7 +143,7 @@ class Service:
             webhooks=self.webhooks,
         )  # fmt: skip
         self._trigger_shard: dict[str, int] = {}
-        self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv)
+        self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv, recorder=self.recorder)
         self.lifecycle_events: Counter[str] = Counter()
         self.bootstrapped = trio.Event()
         self.bootstrap_error = ""
@@ -173,13 +179,13 @@ class Service:
         index = self._owner.get(spec.asset_id)
         if index is None:
             index = shard_of(spec.condition_id or spec.asset_id, len(self.shards))
-        self.shards[index].state.add_trigger(trigger, trio.current_time())
+        self.shards[index].add_trigger(trigger)
         self._trigger_shard[trigger.trigger_id] = index
 
     def _unplace_trigger(self, trigger: Trigger) -> None:
         index = self._trigger_shard.pop(trigger.trigger_id, None)
         if index is not None:
-            self.shards[index].state.remove_trigger(trigger.trigger_id)
+            self.shards[index].remove_trigger(trigger.trigger_id)
 
     def _market_of(self, asset_id: str) -> str | None:
         state = self.state_of(asset_id).assets.get(asset_id)
@@ -280,6 +286,7 @@ class Service:
             "bootstrap_error": self.bootstrap_error,
             "storage": self.storage_health(),
             "lifecycle": self.lifecycle.status(),
+            "recording": self.recorder.status() if self.recorder else {"enabled": False},
         }
 
     def subscriptions(self) -> dict[str, Any]:
@@ -311,6 +318,8 @@ class Service:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run shards, the resync scheduler and the gap consumer until cancelled."""
         async with trio.open_nursery() as nursery:
+            if self.recorder is not None:  # first: the shards' first frames are recorded
+                await nursery.start(self.recorder.run, name="recorder")
             for shard in self.shards:
                 await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
             await nursery.start(self.resyncer.run, name="resync")
@@ -378,6 +387,15 @@ class Service:
     def _on_lifecycle(self, event: NewMarket | MarketResolved) -> None:
         self.lifecycle_events[type(event).__name__] += 1
         self.lifecycle.on_event(event)
+
+
+def recorder_from(cfg: Config, policy: Policy) -> Recorder:
+    """The feed recorder of the [record] section, for a new run under `policy`."""
+    from polymon import __version__
+
+    info = RunInfo(run_id=os.urandom(4).hex(), started_ns=time.time_ns(), policy=policy,
+                   max_frame_bytes=cfg.polymarket.max_frame_bytes, version=__version__)  # fmt: skip
+    return Recorder(cfg.record, cfg.recording_dir, info)
 
 
 class Running:

@@ -17,6 +17,8 @@ from polymon.config import Config
 from polymon.core.shard import ShardState
 from polymon.errors import InvalidInput, VenueError
 from polymon.polymarket.dispatch import apply_snapshot
+from polymon.polymarket.recording.records import encode_json
+from polymon.polymarket.recording.writer import Recorder
 from polymon.polymarket.rest import fetch_books
 from polymon.service.shards import Tagged, wall_us
 
@@ -30,11 +32,14 @@ class Resyncer:
         http: httpx.AsyncClient,
         state_of: Callable[[str], ShardState],
         requests: trio.MemoryReceiveChannel[Tagged[str]],
+        *,
+        recorder: Recorder | None = None,
     ) -> None:
         self.cfg = cfg
         self.http = http
         self.state_of = state_of
         self.requests = requests
+        self.recorder = recorder
         self.calls = 0
         self.fetched = 0
         self.failed = 0
@@ -75,13 +80,17 @@ class Resyncer:
         for book in books:
             if book.asset_id not in asset_ids:
                 continue
+            if self.recorder is not None:  # before applying: the replay applies it there too
+                self.recorder.rest_book(encode_json(book), now, now_us)
             try:
                 apply_snapshot(self.state_of(book.asset_id), book, now, now_us, "rest_snapshot")
             except (InvalidInput, ValueError):
                 continue
             delivered.add(book.asset_id)
         self.fetched += len(delivered)
-        for asset_id in asset_ids:
-            if asset_id not in delivered:
-                self.failed += 1
-                self.state_of(asset_id).resync_failed(asset_id)
+        failed = [a for a in asset_ids if a not in delivered]
+        if self.recorder is not None:
+            self.recorder.rest_failed(failed, now)
+        for asset_id in failed:
+            self.failed += 1
+            self.state_of(asset_id).resync_failed(asset_id)

@@ -22,8 +22,10 @@ from polymon.config import Config
 from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
 from polymon.core.model import AssetMeta, GapEvent
 from polymon.core.shard import Policy, ShardState
+from polymon.core.triggers import Trigger
 from polymon.polymarket.feed import Connection, FeedActivity
 from polymon.polymarket.ingest import FiredSink, Ingest, LifecycleSink
+from polymon.polymarket.recording.writer import Recorder
 
 FLUSH_INTERVAL_SECS = 0.05
 log = logging.getLogger("polymon.shards")
@@ -33,6 +35,11 @@ _T = TypeVar("_T")
 def shard_of(key: str, shards: int) -> int:
     """The stable shard index of a key (a market's condition id): crc32 modulo the count."""
     return zlib.crc32(key.encode()) % shards
+
+
+def down_kind(reason: str) -> str:
+    """The gap reason of a connection that ended for `reason`: silence or disconnect."""
+    return "silence" if reason in ("silence", "data_silence") else "disconnect"
 
 
 def wall_us() -> int:
@@ -139,8 +146,10 @@ class Shard:
         rng: random.Random | None = None,
         gap_log: deque[GapEvent] | None = None,
         on_fired: FiredSink | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.index = index
+        self.recorder = recorder
         self.cfg = cfg
         self.state = ShardState(policy)
         self.ingest = Ingest(
@@ -167,6 +176,8 @@ class Shard:
         Returns the number of newly subscribed tokens.
         """
         new = [m for m in metas if m.asset_id not in self.state.assets]
+        if self.recorder is not None:
+            self.recorder.track(self.index, new)
         for meta in new:
             self.state.track(meta)
         pending = [m.asset_id for m in new]
@@ -190,8 +201,22 @@ class Shard:
             if mine:
                 await conn.unsubscribe(sorted(mine))
         now_us, now = wall_us(), trio.current_time()
+        if self.recorder is not None:
+            self.recorder.untrack(self.index, sorted(gone), now, now_us)
         for asset_id in gone:
             self.state.untrack(asset_id, now_us, now)
+
+    def add_trigger(self, trigger: Trigger) -> None:
+        """Place a trigger on this shard's table now (recorded when recording)."""
+        now = trio.current_time()
+        self.state.add_trigger(trigger, now)
+        if self.recorder is not None:
+            self.recorder.trigger_added(self.index, trigger, now)
+
+    def remove_trigger(self, trigger_id: str) -> None:
+        """Take a trigger off this shard's table."""
+        if self.state.remove_trigger(trigger_id) and self.recorder is not None:
+            self.recorder.trigger_removed(self.index, trigger_id)
 
     def flush(self) -> None:
         """Hand everything the shard produced since the last flush to the sinks; O(1) each."""
@@ -222,23 +247,24 @@ class Shard:
 
     def _open_connection(self) -> Connection:
         assert self._nursery is not None, "Shard.run must be started first"
+        name = f"shard-{self.index}-conn-{len(self.connections)}"
         conn = Connection(
             self.cfg.polymarket,
             self.ingest,
-            name=f"shard-{self.index}-conn-{len(self.connections)}",
+            name=name,
             activity=self.activity,
             on_down=self._on_down,
             data_silence_secs=self.cfg.integrity.data_silence_secs,
             rng=self.rng,
             start_delay_secs=self.cfg.polymarket.connection_stagger_secs * len(self.connections),
+            tap=None if self.recorder is None else self.recorder.tap(name, self.index),
         )
         self.connections.append(conn)
         self._nursery.start_soon(conn.run, name=conn.name)
         return conn
 
     def _on_down(self, asset_ids: list[str], reason: str) -> None:
-        kind = "silence" if reason in ("silence", "data_silence") else "disconnect"
-        self.state.on_disconnect(asset_ids, kind, wall_us=wall_us())
+        self.state.on_disconnect(asset_ids, down_kind(reason), wall_us=wall_us())
 
     async def _flush_loop(self) -> None:
         while True:

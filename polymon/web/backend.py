@@ -13,9 +13,10 @@ from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from polymon.core.activity import GapRecord, Trade
+from polymon.core.backtest import BacktestResult, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
-from polymon.core.triggers import Trigger
+from polymon.core.triggers import Trigger, TriggerSpec
 
 
 class Rows(Protocol):
@@ -115,6 +116,22 @@ class Backend(Protocol):
 
     async def gap_history(self, asset_id: str, limit: int, hours: float) -> list[GapRecord]:
         """The gaps of one asset overlapping the last `hours`, newest first."""
+
+    # -- recordings and backtests -----------------------------------------------------------
+    def recordings(self) -> tuple[bool, list[RecordingFile]]:
+        """(whether recording is on, the recording files oldest first)."""
+
+    async def backtest(
+        self,
+        spec: TriggerSpec,
+        source: str,
+        recordings: list[str] | None,
+        start_us: int | None,
+        end_us: int | None,
+        max_events: int,
+    ) -> BacktestResult:
+        """Run `spec` over recordings or the stored BBO ticks (BadRequest / NotFound for what
+        cannot be run, Unavailable past the deadline or without storage)."""
 
     # -- admin, lifecycle, webhooks ---------------------------------------------------------
     async def bootstrap_markets(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ decoding query strings and bodies into msgspec models with a 400 that names the 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -68,6 +69,33 @@ def decode(model: type[_M], data: bytes) -> _M:
     except msgspec.DecodeError as e:
         raise BadRequest(f"body is not valid JSON: {e}") from None
     return result
+
+
+_EXACT_DECODER = msgspec.json.Decoder(Any, float_hook=Decimal)
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    return value
+
+
+def decode_exact(model: type[_M], data: bytes) -> _M:
+    """JSON `data` as `model`, reading numbers as JSON Schema does: a whole number written with
+    a fraction or an exponent (`7.0`, `1e3`) is that integer, and every other number keeps its
+    exact decimal text (for `Decimal` fields). Malformed JSON or a mismatch is a 400."""
+    try:
+        raw = _EXACT_DECODER.decode(data)
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"body is not valid JSON: {e}") from None
+    try:
+        return msgspec.convert(_whole(raw), model)
+    except msgspec.ValidationError as e:
+        raise BadRequest(f"body: {e}") from None
 
 
 async def raw_body() -> bytes:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from polymon.core.backtest import RECORDING_NAME, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, Stats24h
+from polymon.core.triggers import TriggerSpec
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Hours = Annotated[float, msgspec.Meta(ge=0.001, le=2160)]
@@ -265,6 +267,41 @@ class SseQuery(Query, frozen=True):
     """The SSE stream; `last_event_id` stands in for the Last-Event-ID header."""
 
     last_event_id: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+RecordingName = Annotated[str, msgspec.Meta(pattern=RECORDING_NAME, max_length=128)]
+
+
+class BacktestBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/triggers/backtest: what `trigger` would have fired on history.
+
+    trigger: a registration body, as for POST /triggers (its webhook is never called).
+    source: `recordings` replays recorded frames through the live path (every type); `bbo`
+      runs the stored BBO ticks of the trigger's token from ClickHouse (the types that read
+      only the top of book: PRICE_ABOVE/BELOW, SPREAD_NARROW/WIDE, PRICE_MOVE, SIZE_SPIKE,
+      QUOTE_VELOCITY).
+    recordings: file names from GET /api/v1/recordings (default: every recording, the one being
+      written included); only names inside the recording directory are taken.
+    start / end: the window (receive time). Recordings: earlier records only rebuild the books;
+      default the whole recording. bbo: default the 24 h before end, end default now.
+    max_events: events listed in the result at most (all are counted).
+    """
+
+    trigger: TriggerSpec
+    source: Literal["recordings", "bbo"] = "recordings"
+    recordings: Annotated[list[RecordingName], msgspec.Meta(max_length=200)] | None = None
+    start: TimeParam | None = None
+    end: TimeParam | None = None
+    max_events: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 1000
+
+
+class RecordingList(msgspec.Struct, frozen=True, kw_only=True):
+    """The recording files a backtest can read, oldest first; `recording` says whether the
+    service is recording now ([record] enabled)."""
+
+    items: list[RecordingFile]
+    count: int
+    recording: bool
 
 
 # -- webhooks ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from quart_schema import (
 from werkzeug.routing import Rule
 
 from polymon.web.models import ErrorOut
+from polymon.web.trigger_schema import refine_trigger_schemas
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 PROTECTED = "_polymon_protected"
@@ -196,7 +197,7 @@ class Provider(OpenAPIProvider):
         """The document, built once: routes never change after start-up, and the route is
         exempt from rate limits, so rebuilding it per request would be free work for anyone."""
         if self._built is None:
-            self._built = state_types(super().schema())
+            self._built = state_types(refine_trigger_schemas(super().schema()))
         return self._built
 
     def build_request_body(self, model: Any, source: DataSource) -> tuple[dict[str, Any], Any]:

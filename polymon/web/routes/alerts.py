@@ -6,12 +6,22 @@ from __future__ import annotations
 import msgspec
 from quart import Blueprint, Response, make_response, request
 
+from polymon.core.backtest import BacktestResult
 from polymon.core.triggers.spec import TriggerSpec
 from polymon.errors import NotFound, Unavailable
 from polymon.web.backend import TriggerSource
 from polymon.web.context import Context
-from polymon.web.http import body, decode, json_response, query, raw_body
+from polymon.web.http import (
+    body,
+    decode,
+    decode_exact,
+    json_response,
+    parse_time_us,
+    query,
+    raw_body,
+)
 from polymon.web.models import (
+    BacktestBody,
     Created,
     DeadLetterList,
     DeadLetterQuery,
@@ -19,6 +29,7 @@ from polymon.web.models import (
     EventList,
     EventsQuery,
     EventsStatus,
+    RecordingList,
     ReplayBody,
     Replayed,
     SseQuery,
@@ -80,6 +91,28 @@ def blueprint(ctx: Context) -> Blueprint:
         """Register the configured production set (YES+NO arbitrage on every binary market);
         idempotent."""
         return json_response(Created(await registry().init_production()))
+
+    @bp.post("/api/v1/triggers/backtest")
+    @api(ok=BacktestResult, body=BacktestBody, protected=True)
+    async def triggers_backtest() -> Response:
+        """What a trigger would have fired on history: over recordings (every type, through
+        the live path) or the stored BBO ticks (top-of-book types); the events, and counts of
+        fires, fires its cooldown suppressed, and both per UTC day. 404 for a recording that
+        does not exist; 503 past the query deadline."""
+        b = decode_exact(BacktestBody, await raw_body())
+        start = None if b.start is None else parse_time_us(b.start, "start")
+        end = None if b.end is None else parse_time_us(b.end, "end")
+        result = await backend.backtest(b.trigger, b.source, b.recordings, start, end,
+                                        b.max_events)  # fmt: skip
+        return json_response(result)
+
+    @bp.get("/api/v1/recordings")
+    @api(ok=RecordingList, protected=True)
+    async def recordings() -> Response:
+        """The feed recordings a backtest can read (name, compressed size, last change),
+        oldest first; the one being written is `open`."""
+        recording, items = backend.recordings()
+        return json_response(RecordingList(items=items, count=len(items), recording=recording))
 
     @bp.get("/api/v1/triggers/events/sse")
     @api(query=SseQuery, protected=True, stream=("text/event-stream",))
