@@ -234,6 +234,7 @@ class SimulatorConfig(Section, frozen=True):
     rate_per_sec: book events per second across all markets.
     drop_every_secs / silent_every_secs: fault knobs, 0 disables.
     wrong_hash_ratio / malformed_ratio: share of frames with a wrong hash or garbage.
+    lost_frame_ratio: share of data frames a connection never receives (a real gap).
     new_market_every_secs / resolve_every_secs: create a market (with a `new_market` event) /
       resolve the oldest open one (with `market_resolved`) this often; 0 disables.
     new_market_book_delay_secs: a new market's CLOB book 404s for this long.
@@ -252,6 +253,7 @@ class SimulatorConfig(Section, frozen=True):
     silent_for_secs: NonNegFloat = 0.0
     wrong_hash_ratio: Probability = 0.0
     malformed_ratio: Probability = 0.0
+    lost_frame_ratio: Probability = 0.0
     new_market_every_secs: NonNegFloat = 0.0
     new_market_book_delay_secs: NonNegFloat = 0.0
     resolve_every_secs: NonNegFloat = 0.0

@@ -65,3 +65,20 @@ def test_flood_filters_frames_per_client() -> None:
             entries = message.get("price_changes", [message])
             assert {e["asset_id"] for e in entries} <= no_tokens
     assert list(flood.frames_for(set())) == []
+
+
+def test_lost_frames_are_never_sent_and_are_counted() -> None:
+    stats = SimulatorStats()
+    fanout = Fanout(stats, capacity=10_000, malformed_ratio=0, seed=3, lost_frame_ratio=0.25)
+    conn = fanout.open()
+    for i in range(1000):
+        fanout.deliver(conn, json.dumps({"n": i}))
+    received = []
+    while True:
+        try:
+            received.append(json.loads(conn.frames.receive_nowait())["n"])
+        except trio.WouldBlock:
+            break
+    assert stats.frames_lost + len(received) == 1000
+    assert 150 < stats.frames_lost < 350
+    assert received == sorted(received)  # the rest arrive, in order

@@ -32,6 +32,7 @@ class SimulatorStats:
     connections_open: int = 0
     frames_sent: int = 0
     malformed_sent: int = 0
+    frames_lost: int = 0
     hashes_corrupted: int = 0
     snapshots_sent: int = 0
     pongs_sent: int = 0
@@ -109,12 +110,19 @@ class Fanout:
     """Every open client connection, and delivery of generated frames to them."""
 
     def __init__(
-        self, stats: SimulatorStats, *, capacity: int, malformed_ratio: float, seed: int
+        self,
+        stats: SimulatorStats,
+        *,
+        capacity: int,
+        malformed_ratio: float,
+        seed: int,
+        lost_frame_ratio: float = 0.0,
     ) -> None:
         self.stats = stats
         self.connections: dict[int, Connection] = {}
         self._capacity = capacity
         self._malformed_ratio = min(malformed_ratio, _MAX_GARBAGE_RATIO)
+        self._lost_frame_ratio = lost_frame_ratio
         self._seed = seed
         self._next_ident = 0
 
@@ -147,7 +155,11 @@ class Fanout:
         self.close(conn)
 
     def deliver(self, conn: Connection, frame: str) -> None:
-        """Queue one data frame, preceded by garbage frames at the configured ratio."""
+        """Queue one data frame, preceded by garbage frames at the configured ratio; at
+        `lost_frame_ratio` the frame is never sent (a real gap: the client's book diverges)."""
+        if self._lost_frame_ratio and conn.rng.random() < self._lost_frame_ratio:
+            self.stats.frames_lost += 1
+            return
         while self._malformed_ratio and conn.rng.random() < self._malformed_ratio:
             if not self._offer(conn, garbage_frame(frame, conn.rng)):
                 return

@@ -83,6 +83,7 @@ class Simulator:
             self.stats,
             capacity=queue_frames,
             malformed_ratio=cfg.malformed_ratio,
+            lost_frame_ratio=cfg.lost_frame_ratio,
             seed=cfg.seed,
         )
         self.flood = Flood(flood_frames) if flood_frames is not None else None
