@@ -15,12 +15,15 @@ run_service(cfg) ─┬─ writers (one per table)           storage.writers    
 Shutdown: stop HTTP and cancel the inner nursery (no more intake), hand the shards' last rows
 to the writers, close their channels and give them `service.shutdown_grace_secs` to insert;
 whatever is still in memory after that is journaled under data_dir before the process exits.
+The run marker (service/runstate.py) is marked clean only then; an unclean stop shows at the
+next start as a `restart` gap on every asset.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from functools import partial
@@ -47,6 +50,7 @@ from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
+from polymon.service.runstate import RestartGap, RunState
 from polymon.service.scheduler import Scheduler
 from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.service.status import shards_status, subscriptions
@@ -92,8 +96,10 @@ class Service:
         events: EventBuffer | None = None,
         webhooks: WebhookDelivery | None = None,
         seed: int | None = None,
+        restart_gap: RestartGap | None = None,
     ) -> None:
         self.cfg = cfg
+        self.restart_gap = restart_gap  # opened on the assets of the first bootstrap
         self.http = http
         self.writers = writers
         self.activity = FeedActivity()
@@ -206,8 +212,9 @@ class Service:
         """The ShardState that owns `asset_id`."""
         return self.shard_for(asset_id).state
 
-    async def subscribe(self, metas: Iterable[AssetMeta]) -> int:
-        """Track and subscribe tokens on their shards; returns how many were new."""
+    async def subscribe(self, metas: Iterable[AssetMeta], *, gap: RestartGap | None = None) -> int:
+        """Track and subscribe tokens on their shards (with `gap`, opened on each new one
+        before it is subscribed); returns how many were new."""
         by_shard: dict[int, list[AssetMeta]] = {}
         for meta in metas:
             index = self._owner.get(meta.asset_id)
@@ -217,7 +224,7 @@ class Service:
             by_shard.setdefault(index, []).append(meta)
         added = 0
         for index, group in sorted(by_shard.items()):
-            added += await self.shards[index].add(group)
+            added += await self.shards[index].add(group, gap=gap)
         return added
 
     async def unsubscribe(self, asset_ids: Iterable[str]) -> None:
@@ -253,7 +260,10 @@ class Service:
         spread over the shards by market; returns how many tokens were new."""
         markets = await self._fetch_markets()
         done = self.lifecycle.state.done  # resolved while Gamma may still list them as open
-        added = await self.subscribe(m for m in asset_metas(markets) if m.market not in done)
+        gap, self.restart_gap = self.restart_gap, None
+        added = await self.subscribe(
+            (m for m in asset_metas(markets) if m.market not in done), gap=gap
+        )
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
 
@@ -393,6 +403,10 @@ class Running:
         self._stop.set()
 
 
+def _now(now_us: int) -> int:
+    return now_us
+
+
 def _hypercorn_config(cfg: Config) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{cfg.http.host}:{cfg.http.port}"]
@@ -412,6 +426,8 @@ async def run_service(
     """Run polymon until `Running.stop()` (or cancellation); report readiness with the handle."""
     store = open_store(cfg.storage_url, cfg.storage) if cfg.storage.enabled else None
     writers = None
+    run_id = f"{time.time_ns() // 1000:x}"  # stamped on every row of this run
+    run_state = RunState(Path(cfg.service.data_dir), run_id, wall_us())
     try:
         async with trio.open_nursery() as outer:
             if store is not None:
@@ -421,10 +437,10 @@ async def run_service(
                     )  # fails fast and clearly if the directory is locked
                 else:
                     outer.start_soon(migrate_until_ready, store, name="migrate")
-                writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
+                writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir), run_id=run_id)
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(
-                cfg, store, writers, simulate, bootstrap, task_status
+                cfg, store, writers, simulate, bootstrap, run_state, task_status
             )
             service.flush()
             if writers is not None:
@@ -435,6 +451,8 @@ async def run_service(
     finally:
         if store is not None:
             store.close()
+        if writers is None or writers.done.is_set():
+            run_state.finish(wall_us())  # every row is stored or journaled
 
 
 async def _run_until_stopped(
@@ -443,6 +461,7 @@ async def _run_until_stopped(
     writers: WriterSet | None,
     simulate: bool,
     bootstrap: bool,
+    run_state: RunState,
     task_status: trio.TaskStatus[Running],
 ) -> Service:
     async with trio.open_nursery() as nursery:
@@ -462,8 +481,17 @@ async def _run_until_stopped(
                 ),
             )
         async with httpx.AsyncClient(timeout=cfg.polymarket.http_timeout_secs) as http:
-            service = Service(cfg, http, writers=writers)
+            events = EventBuffer(
+                cfg.webhooks.event_buffer_size, cfg.webhooks.sse_client_queue,
+                first_id=run_state.first_event_id(wall_us()),
+            )  # fmt: skip
+            service = Service(
+                cfg, http, writers=writers, events=events, restart_gap=run_state.restart_gap()
+            )
             await nursery.start(service.run, name="service")
+            durable = writers.durable_through_us if writers is not None else _now
+            nursery.start_soon(run_state.keep, durable, lambda: events.next_id - 1,
+                               name="run-marker")  # fmt: skip
             stop = trio.Event()
 
             async def shutdown_trigger() -> None:

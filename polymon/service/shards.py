@@ -24,6 +24,7 @@ from polymon.core.model import AssetMeta, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.polymarket.feed import Connection, FeedActivity
 from polymon.polymarket.ingest import FiredSink, Ingest, LifecycleSink
+from polymon.service.runstate import RestartGap
 
 FLUSH_INTERVAL_SECS = 0.05
 log = logging.getLogger("polymon.shards")
@@ -160,14 +161,18 @@ class Shard:
             nursery.start_soon(self._flush_loop, name=f"shard-{self.index}-flush")
             task_status.started()
 
-    async def add(self, metas: Iterable[AssetMeta]) -> int:
-        """Track and subscribe tokens, filling open connections before opening new ones.
+    async def add(self, metas: Iterable[AssetMeta], *, gap: RestartGap | None = None) -> int:
+        """Track and subscribe tokens, filling open connections before opening new ones; with
+        `gap`, a `restart` gap is opened on each new token before it is subscribed.
 
         Returns the number of newly subscribed tokens.
         """
         new = [m for m in metas if m.asset_id not in self.state.assets]
         for meta in new:
             self.state.track(meta)
+        if gap is not None:
+            ids = [m.asset_id for m in new]
+            self.state.mark_gap(ids, "restart", since_us=gap.since_us, detail=gap.detail)
         pending = [m.asset_id for m in new]
         for conn in self.connections:
             if not pending:

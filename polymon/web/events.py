@@ -1,8 +1,11 @@
 """The alert event buffer behind the SSE stream: a ring of recent events and live subscribers.
 
-Every published event gets the next integer id. The last `size` events stay in a ring for
-`Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has left the
-ring gets `event: reset` first. Subscribers read from bounded channels: a subscriber that
+Every published event gets the next integer id, counting up from `first_id`: the service
+starts each run's ids above every id of the runs before (the wall clock in µs; see
+service/runstate.py), so an id names one event for good. The last `size` events stay in a
+ring for `Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has
+left the ring, or was never handed out by this run (another run's, or a made-up one), gets
+`event: reset` first. Subscribers read from bounded channels: a subscriber that
 falls `queue_size` events behind is dropped (its stream ends) rather than waited for, so a slow
 client never slows publishing.
 """
@@ -51,11 +54,12 @@ class Subscriber:
 class EventBuffer:
     """Ring buffer plus fan-out; `publish` is synchronous and never blocks. O(subscribers)."""
 
-    def __init__(self, size: int = 100, queue_size: int = 1000) -> None:
+    def __init__(self, size: int = 100, queue_size: int = 1000, *, first_id: int = 1) -> None:
         self.ring: deque[Event] = deque(maxlen=size)
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
-        self.next_id = 1
+        self.first_id = first_id
+        self.next_id = first_id
         self.published = 0
         self.dropped_subscribers = 0
         self.closed = trio.Event()
@@ -95,10 +99,16 @@ class EventBuffer:
         sub.send.close()
 
     def since(self, last_id: int) -> list[Event] | None:
-        """Events after `last_id`, or None when some of them have already left the ring."""
-        if not self.ring or last_id >= self.ring[-1].id:
+        """Events after `last_id`; None (the client must reset) when some of them have left
+        the ring or `last_id` was not handed out by this buffer (another run's id). 0 asks
+        for every event since this run's first."""
+        if last_id == 0:
+            last_id = self.first_id - 1
+        if not self.first_id - 1 <= last_id < self.next_id:
+            return None
+        if last_id >= self.next_id - 1:
             return []
-        if last_id < self.ring[0].id - 1:
+        if not self.ring or last_id < self.ring[0].id - 1:
             return None
         return [e for e in self.ring if e.id > last_id]
 

@@ -21,22 +21,26 @@ async def sse_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one client: replay after `last_id`, then live events.
 
-    Subscribes before reading the ring so nothing published in between is missed; ids at or
-    below the last one sent are skipped, so nothing is sent twice. Ends when the buffer is
-    closed (shutdown) or the client is dropped for falling behind.
+    Subscribes and reads the ring at once (no await in between), so every event is either in
+    the replay or queued for the live part; ids at or below the last one sent are skipped, so
+    nothing is sent twice. After a `reset` (an id from another run, or too old) the client
+    gets every event from its subscription on. Ends when the buffer is closed (shutdown) or
+    the client is dropped for falling behind.
     """
     sub = buffer.subscribe()
+    baseline = buffer.next_id - 1  # every later event reaches `sub`
+    replay = None if last_id is None else buffer.since(last_id)
     try:
         yield b"retry: 2000\n\n"
-        sent = buffer.next_id - 1 if last_id is None else last_id
+        sent = baseline
         if last_id is not None:
-            replay = buffer.since(last_id)
             if replay is None:
                 yield encode_reset(last_id)
-                replay = []
-            for old in replay:
-                yield encode_sse(old)
-                sent = old.id
+            else:
+                sent = last_id
+                for old in replay:
+                    yield encode_sse(old)
+                    sent = old.id
         while not buffer.closed.is_set():
             event: Event | None = None
             with trio.move_on_after(heartbeat_secs):
