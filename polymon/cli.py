@@ -148,7 +148,7 @@ def migrate(config_path: str | None) -> None:
             applied = await store.migrate()
         finally:
             store.close()
-        click.echo(f"{store.url} database {store.database}: "
+        click.echo(f"{store.shown_url} database {store.database}: "
                    + (f"applied {', '.join(applied)}" if applied else "up to date"))  # fmt: skip
 
     _run_trio(_main)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from polymon.core.redact import redact_url
 from polymon.errors import ConfigError
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -132,7 +133,7 @@ class StorageConfig(Section, frozen=True):
 
     def __repr__(self) -> str:
         # Never print the password (configs end up in logs and tracebacks).
-        return f"StorageConfig(url={self.url!r}, user={self.user!r}, password='***')"
+        return f"StorageConfig(url={redact_url(self.url)!r}, user={self.user!r}, password='***')"
 
 
 Tier = Literal["free", "pro", "enterprise"]
@@ -251,7 +252,8 @@ class Config(Section, frozen=True):
 
     def __repr__(self) -> str:
         # The default repr would print storage.password; never log the config object.
-        return f"Config(data_dir={self.service.data_dir!r}, ws_url={self.polymarket.ws_url!r})"
+        ws_url = redact_url(self.polymarket.ws_url)
+        return f"Config(data_dir={self.service.data_dir!r}, ws_url={ws_url!r})"
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:

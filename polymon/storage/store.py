@@ -30,6 +30,7 @@ from clickhouse_connect.driver.common import write_array
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from polymon.config import StorageConfig
+from polymon.core.redact import redact_url
 from polymon.errors import StorageError, StorageRejected, StorageUnavailable
 from polymon.storage.rows import UNITS, Columns, Table
 from polymon.storage.schema import MIGRATIONS_TABLE, Migration, load_migrations, render
@@ -38,8 +39,11 @@ log = logging.getLogger("polymon.storage")
 _R = TypeVar("_R")
 
 # Server error codes that say "not now" rather than "never": the batch is retried or journaled.
+# UNKNOWN_TABLE (60) and UNKNOWN_DATABASE (81) among them: a server's schema is applied while
+# the writers already run, and rows must wait for it, not be dead-lettered.
 _TRANSIENT_CODES = frozenset({
-    3, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439, 999, 1000,
+    3, 60, 81, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439,
+    999, 1000,
 })  # fmt: skip
 _CLIENT_SETTINGS = {"session_timezone": "UTC"}
 _OPEN_PATHS: set[str] = set()  # embedded engine paths this process has opened
@@ -89,14 +93,18 @@ def _connect(url: str, user: str, password: str, timeout_secs: float, compress: 
     if url.startswith("chdb://"):
         path = url.removeprefix("chdb://")
         if not path.startswith("/"):
-            raise StorageError(f"storage url {url!r}: chdb needs an absolute path (chdb:///dir)")
+            raise StorageError(
+                f"storage url {redact_url(url)!r}: chdb needs an absolute path (chdb:///dir)"
+            )
         _check_not_locked(path)
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_CLIENT_SETTINGS)
         _OPEN_PATHS.add(os.path.realpath(path))
         return client
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StorageError(f"storage url {url!r}: expected chdb:///dir or http(s)://host:port/db")
+        raise StorageError(
+            f"storage url {redact_url(url)!r}: expected chdb:///dir or http(s)://host:port/db"
+        )
     return clickhouse_connect.get_client(
         interface=parts.scheme,
         host=parts.hostname,
@@ -162,6 +170,7 @@ class Store:
         compress: bool = True,
     ) -> None:
         self.url = url
+        self.shown_url = redact_url(url)  # what logs, errors and the API may show
         self.database = database
         self._open = partial(_connect, url, user, password, timeout_secs, compress)
         self.query_timeout_secs = query_timeout_secs
@@ -351,7 +360,9 @@ async def migrate_until_ready(store: Store) -> None:
             applied = await store.migrate()
         except StorageUnavailable as e:
             if store.url.startswith("chdb://"):
-                raise StorageError(f"cannot open the embedded store at {store.url}: {e}") from e
+                raise StorageError(
+                    f"cannot open the embedded store at {store.shown_url}: {e}"
+                ) from e
             log.warning("schema migration failed, retrying in %.0f s: %s", delay, e)
             await trio.sleep(delay)
             delay = min(delay * 2, 60.0)

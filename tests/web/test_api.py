@@ -93,14 +93,16 @@ async def test_status_routes_report_the_running_service(api: Api) -> None:
     assert isinstance(cron, dict)
     metrics = (await c.get("/do/metrics")).json()
     assert len(metrics["shards"]) == 3
-    checks = (await c.get("/test/all")).json()
+    for check in ("all", "websocket", "clickhouse"):  # they reach out: keyed
+        assert_error(await c.get(f"/test/{check}"), 401)
+    checks = (await c.get("/test/all", headers=api.auth)).json()
     assert [ch["name"] for ch in checks["checks"]] == ["websocket", "clickhouse"]
     assert checks["ok"], checks
-    ws = (await c.get("/test/websocket")).json()["checks"][0]
+    ws = (await c.get("/test/websocket", headers=api.auth)).json()["checks"][0]
     assert ws["ok"]
     assert ws["detail"]["first_frame_ms"] is not None
     assert ws["duration_ms"] > 0
-    ch = (await c.get("/test/clickhouse")).json()["checks"][0]
+    ch = (await c.get("/test/clickhouse", headers=api.auth)).json()["checks"][0]
     assert ch["ok"]
     assert ch["detail"]["ping_ms"] >= 0
     text = (await c.get("/metrics")).text
