@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import click
@@ -35,13 +34,32 @@ def _load(path: str | None, overrides: dict[str, dict[str, Any]] | None = None) 
 
 
 async def _until_signal(start: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
-    """Run a service task until SIGINT/SIGTERM, then stop it cleanly."""
+    """Run a service task until SIGINT/SIGTERM, then stop it cleanly.
+
+    Signals are watched from the start: one that comes while the task is still starting
+    cancels the start (whatever began flushes on its way out); after the start, the first
+    asks the task to stop and every further one calls `stop()` again (the service then cuts
+    its shutdown grace short).
+    """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            handle = await nursery.start(partial(start, *args, **kwargs))
-            async for _ in signals:
-                break
-            handle.stop()
+            handles: list[Any] = []
+
+            async def watch() -> None:
+                async for _ in signals:
+                    if not handles:
+                        nursery.cancel_scope.cancel()
+                        return
+                    handles[0].stop()
+
+            async def serve(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+                try:
+                    await start(*args, task_status=task_status, **kwargs)
+                finally:
+                    nursery.cancel_scope.cancel()  # the task is over: stop watching signals
+
+            nursery.start_soon(watch)
+            handles.append(await nursery.start(serve))
 
 
 def _run_trio(main: Callable[[], Awaitable[None]]) -> None:

@@ -22,6 +22,7 @@ next start as a `restart` gap on every asset.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections import Counter, deque
@@ -389,18 +390,43 @@ class Service:
         self.lifecycle.on_event(event)
 
 
+class Shutdown:
+    """A stop request: when it came, and the grace the writers get from then on (cut short
+    by a second request)."""
+
+    def __init__(self) -> None:
+        self.requested = trio.Event()
+        self.at = math.inf
+        self._grace = trio.CancelScope()
+
+    def request(self) -> None:
+        """Ask for a clean shutdown; asked again, end the writers' grace now."""
+        if self.requested.is_set():
+            self._grace.cancel()
+            return
+        self.at = trio.current_time()
+        self.requested.set()
+
+    async def grace(self, seconds: float, done: trio.Event) -> None:
+        """Wait for `done`, at most until `seconds` after the request (or a second one)."""
+        self._grace.deadline = self.at + seconds
+        with self._grace:
+            await done.wait()
+
+
 class Running:
     """Handle to a started service (for the CLI and tests)."""
 
-    def __init__(self, service: Service, http_url: str, stop: trio.Event) -> None:
+    def __init__(self, service: Service, http_url: str, shutdown: Shutdown) -> None:
         self.service = service
         self.http_url = http_url
-        self._stop = stop
+        self._shutdown = shutdown
         self.simulator: Any = None
 
     def stop(self) -> None:
-        """Begin a clean shutdown."""
-        self._stop.set()
+        """Begin a clean shutdown; called again, stop waiting for the writers' flush (what
+        they hold is journaled at once)."""
+        self._shutdown.request()
 
 
 def _now(now_us: int) -> int:
@@ -428,6 +454,7 @@ async def run_service(
     writers = None
     run_id = f"{time.time_ns() // 1000:x}"  # stamped on every row of this run
     run_state = RunState(Path(cfg.service.data_dir), run_id, wall_us())
+    shutdown = Shutdown()
     try:
         async with trio.open_nursery() as outer:
             if store is not None:
@@ -440,13 +467,12 @@ async def run_service(
                 writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir), run_id=run_id)
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(
-                cfg, store, writers, simulate, bootstrap, run_state, task_status
+                cfg, store, writers, simulate, bootstrap, run_state, shutdown, task_status
             )
             service.flush()
             if writers is not None:
-                writers.close_intake()
-                with trio.move_on_after(cfg.service.shutdown_grace_secs):
-                    await writers.done.wait()
+                writers.close_intake()  # with ClickHouse down they journal and end at once
+                await shutdown.grace(cfg.service.shutdown_grace_secs, writers.done)
             outer.cancel_scope.cancel()  # writers journal whatever is left
     finally:
         if store is not None:
@@ -462,6 +488,7 @@ async def _run_until_stopped(
     simulate: bool,
     bootstrap: bool,
     run_state: RunState,
+    shutdown: Shutdown,
     task_status: trio.TaskStatus[Running],
 ) -> Service:
     async with trio.open_nursery() as nursery:
@@ -492,7 +519,7 @@ async def _run_until_stopped(
             durable = writers.durable_through_us if writers is not None else _now
             nursery.start_soon(run_state.keep, durable, lambda: events.next_id - 1,
                                name="run-marker")  # fmt: skip
-            stop = trio.Event()
+            stop = shutdown.requested
 
             async def shutdown_trigger() -> None:
                 await stop.wait()
@@ -509,7 +536,7 @@ async def _run_until_stopped(
             )
             if bootstrap:
                 nursery.start_soon(service.run_bootstrap, name="bootstrap")
-            running = Running(service, binds[0], stop)
+            running = Running(service, binds[0], shutdown)
             running.simulator = simulator
             task_status.started(running)
             await stop.wait()
