@@ -149,6 +149,9 @@ class HttpConfig(Section, frozen=True):
     session_ttl_secs: lifetime of the browser session cookie set by POST /api/v1/auth.
     cors_allow_origins: origins allowed by CORS; empty turns CORS off.
     max_body_bytes: larger request bodies get 413.
+    body_timeout_secs: a request body not fully received this long after the route starts
+      reading it gets 408 (and the connection is closed): a client sending 1 byte a second
+      holds a connection no longer than this.
     """
 
     host: str = "127.0.0.1"
@@ -159,6 +162,7 @@ class HttpConfig(Section, frozen=True):
     session_ttl_secs: PositiveFloat = 12 * 3600.0
     cors_allow_origins: list[str] = msgspec.field(default_factory=list)
     max_body_bytes: PositiveInt = 64 * 1024
+    body_timeout_secs: PositiveFloat = 10.0
     query_timeout_secs: PositiveFloat = 30.0
 
 

@@ -5,15 +5,16 @@ starts each run's ids above every id of the runs before (the wall clock in µs; 
 service/runstate.py), so an id names one event for good. The last `size` events stay in a
 ring for `Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has
 left the ring, or was never handed out by this run (another run's, or a made-up one), gets
-`event: reset` first. Subscribers read from bounded channels: a subscriber that
-falls `queue_size` events behind is dropped (its stream ends) rather than waited for, so a slow
-client never slows publishing.
+`event: reset` first. Subscribers read from bounded channels: a subscriber that falls
+`queue_size` events behind is dropped (its stream ends, and its `on_drop` closes its
+connection) rather than waited for, so a slow client never slows publishing nor keeps its
+buffers.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 import trio
@@ -44,11 +45,13 @@ HEARTBEAT = b": hb\n\n"
 
 
 class Subscriber:
-    """One live stream's end of the buffer."""
+    """One live stream's end of the buffer; `on_drop` runs if it is dropped for falling
+    behind (synchronously, from `publish`)."""
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, on_drop: Callable[[], None] | None = None) -> None:
         self.send, self.receive = trio.open_memory_channel[Event](queue_size)
         self.dropped = False
+        self.on_drop = on_drop
 
 
 class EventBuffer:
@@ -86,10 +89,12 @@ class EventBuffer:
         sub.dropped = True
         self.dropped_subscribers += 1
         self.unsubscribe(sub)
+        if sub.on_drop is not None:
+            sub.on_drop()
 
-    def subscribe(self) -> Subscriber:
+    def subscribe(self, on_drop: Callable[[], None] | None = None) -> Subscriber:
         """A new live subscriber (call `unsubscribe` when its stream ends)."""
-        sub = Subscriber(self.queue_size)
+        sub = Subscriber(self.queue_size, on_drop)
         self.subscribers.add(sub)
         return sub
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import trio
 
@@ -17,7 +17,10 @@ def last_event_id(value: str | None) -> int | None:
 
 
 async def sse_stream(
-    buffer: EventBuffer, last_id: int | None, heartbeat_secs: float
+    buffer: EventBuffer,
+    last_id: int | None,
+    heartbeat_secs: float,
+    on_drop: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one client: replay after `last_id`, then live events.
 
@@ -25,9 +28,10 @@ async def sse_stream(
     the replay or queued for the live part; ids at or below the last one sent are skipped, so
     nothing is sent twice. After a `reset` (an id from another run, or too old) the client
     gets every event from its subscription on. Ends when the buffer is closed (shutdown) or
-    the client is dropped for falling behind.
+    the client is dropped for falling behind; then `on_drop` runs at once (the route passes
+    what closes the connection: a client that stopped reading would otherwise hold it).
     """
-    sub = buffer.subscribe()
+    sub = buffer.subscribe(on_drop)
     baseline = buffer.next_id - 1  # every later event reaches `sub`
     replay = None if last_id is None else buffer.since(last_id)
     try:

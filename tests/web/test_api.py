@@ -320,7 +320,12 @@ async def test_session_cookie_stands_in_for_the_key_with_an_origin_check(api: Ap
         )
         ok = await browser.post("/admin/init-triggers", headers={"Origin": origin})
         assert ok.status_code == 200
-        out = await browser.delete("/api/v1/auth")
+        # Logout is a cookie-authenticated write too: another site cannot end the session.
+        assert_error(await browser.delete("/api/v1/auth"), 403)
+        evil = {"Origin": "https://evil.example"}
+        assert_error(await browser.delete("/api/v1/auth", headers=evil), 403)
+        assert (await browser.get("/triggers")).status_code == 200  # still logged in
+        out = await browser.delete("/api/v1/auth", headers={"Origin": origin})
         assert out.json() == {"deleted": 1}
     async with httpx.AsyncClient(base_url=api.handle.http_url, cookies=jar) as replayed:
         assert_error(await replayed.get("/triggers"), 401)
