@@ -8,6 +8,7 @@ are an error that names the key. Durations and sizes carry their unit in the fie
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -26,6 +27,10 @@ NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
+WsUrl = Annotated[str, msgspec.Meta(pattern=r"^wss?://[^\s/?#]+\S*$")]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+\S*$")]
+StorageUrl = Annotated[str, msgspec.Meta(pattern=r"^$|^chdb:///\S*$|^https?://[^\s/?#]+\S*$")]
+
 CheckMode = Literal["off", "observe", "resync"]
 HashRecipe = Literal["v1", "v2", "v3"]
 
@@ -33,7 +38,15 @@ ENV_PREFIX = "POLYMON_"
 
 
 class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every config section: immutable, keyword-only, unknown keys rejected."""
+    """Base of every config section: immutable, keyword-only, unknown keys rejected, and no
+    float that is not finite (an `inf` or `nan` duration, rate or ratio), in lists too."""
+
+    def __post_init__(self) -> None:
+        for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise ValueError(f"`{field.name}` must be a finite number, got {value!r}")
 
 
 class ServiceConfig(Section, frozen=True):
@@ -56,9 +69,9 @@ class PolymarketConfig(Section, frozen=True):
     max_assets_per_connection: Polymarket silently drops initial snapshots above ~500.
     """
 
-    ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-    clob_url: str = "https://clob.polymarket.com"
-    gamma_url: str = "https://gamma-api.polymarket.com"
+    ws_url: WsUrl = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    clob_url: HttpUrl = "https://clob.polymarket.com"
+    gamma_url: HttpUrl = "https://gamma-api.polymarket.com"
     max_markets: NonNegInt = 0
     shards: PositiveInt = 8
     max_assets_per_connection: Annotated[int, msgspec.Meta(gt=0, le=500)] = 200
@@ -113,7 +126,7 @@ class StorageConfig(Section, frozen=True):
     answers again. `snapshot_interval_secs` = 0 disables periodic L2 snapshots.
     """
 
-    url: str = ""
+    url: StorageUrl = ""
     user: str = "default"
     password: str = ""
     database: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = "polymon"
@@ -160,7 +173,7 @@ class HttpConfig(Section, frozen=True):
     anonymous_tier: Tier = "pro"
     rate_limit_max_clients: PositiveInt = 100_000
     session_ttl_secs: PositiveFloat = 12 * 3600.0
-    cors_allow_origins: list[str] = msgspec.field(default_factory=list)
+    cors_allow_origins: list[HttpUrl] = msgspec.field(default_factory=list)
     max_body_bytes: PositiveInt = 64 * 1024
     body_timeout_secs: PositiveFloat = 10.0
     query_timeout_secs: PositiveFloat = 30.0
@@ -191,7 +204,7 @@ class WebhooksConfig(Section, frozen=True):
 
     allow_private: bool = False
     allowed_ports: list[Port] = msgspec.field(default_factory=lambda: [80, 443])
-    retry_schedule_secs: list[NonNegFloat] = msgspec.field(
+    retry_schedule_secs: Annotated[list[NonNegFloat], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
     )
     attempt_timeout_secs: PositiveFloat = 15.0
