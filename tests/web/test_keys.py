@@ -94,9 +94,9 @@ def test_a_key_file_broken_while_running_keeps_the_keys_last_read(tmp_path: Path
     path.write_bytes(good)
     os.utime(path, (2, 2))
     assert store.verify(key) == record
+    path.write_bytes(b"[")
+    os.utime(path, (3, 3))
     with pytest.raises(StateFileError):  # creating a key never rewrites an unreadable file
-        path.write_bytes(b"[")
-        os.utime(path, (3, 3))
         store.create("b", "pro")
     assert path.read_bytes() == b"["
 
