@@ -53,7 +53,7 @@ from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.runstate import RestartGap, RunState
 from polymon.service.scheduler import Scheduler
-from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.shards import FLUSH_INTERVAL_SECS, Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
@@ -433,6 +433,14 @@ def _now(now_us: int) -> int:
     return now_us
 
 
+async def _hand_over_restart_gaps(service: Service, run_state: RunState) -> None:
+    """Tell the run marker when the bootstrap's restart gaps have reached the writers (the
+    shards flush them within their flush interval)."""
+    await service.bootstrapped.wait()
+    await trio.sleep(2 * FLUSH_INTERVAL_SECS)
+    run_state.handed_over(wall_us())
+
+
 def _hypercorn_config(cfg: Config) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{cfg.http.host}:{cfg.http.port}"]
@@ -519,6 +527,7 @@ async def _run_until_stopped(
             durable = writers.durable_through_us if writers is not None else _now
             nursery.start_soon(run_state.keep, durable, lambda: events.next_id - 1,
                                name="run-marker")  # fmt: skip
+            nursery.start_soon(_hand_over_restart_gaps, service, run_state, name="restart-gaps")
             stop = shutdown.requested
 
             async def shutdown_trigger() -> None:

@@ -10,6 +10,9 @@ At start, a marker with `clean: false` means the previous run stopped without fl
 after its `durable_us` may be missing. The new run then opens one `restart` gap per asset it
 subscribes at bootstrap, from that moment until the asset's first snapshot (`ob_gap_events`).
 A marker that cannot be read counts as an unclean stop at the file's modification time.
+Until the gap rows are durable (the writers' watermark has passed the moment they were
+handed over), the marker carries them (`carried`): a run killed before that hands them on,
+and the next one opens a single gap per asset from the earliest of them.
 
 Alert event ids continue above the previous run's (see `first_event_id`), so an id is never
 handed out twice across restarts.
@@ -37,6 +40,14 @@ watermark is moved back by this much to cover that and event-loop lag."""
 MARKER_NAME = "run.json"
 _ONE_SEC_US = 1_000_000
 _CLOCK_JUMP_IDS = 1_000_000_000  # ids skipped when the clock gives no safe base
+_MAX_CARRIED = 10
+
+
+class RestartGap(msgspec.Struct, frozen=True):
+    """The downtime an unclean stop left: from `since_us` until each asset's next snapshot."""
+
+    since_us: int
+    detail: str
 
 
 class RunRecord(msgspec.Struct, kw_only=True):
@@ -48,13 +59,7 @@ class RunRecord(msgspec.Struct, kw_only=True):
     durable_us: int
     last_event_id: int = 0
     clean: bool = False
-
-
-class RestartGap(msgspec.Struct, frozen=True):
-    """The downtime an unclean stop left: from `since_us` until each asset's next snapshot."""
-
-    since_us: int
-    detail: str
+    carried: list[RestartGap] = msgspec.field(default_factory=list)
 
 
 _DECODER = msgspec.json.Decoder(RunRecord)
@@ -99,8 +104,9 @@ class RunState:
         last_id = self.previous.last_event_id if self.previous is not None else 0
         self.record = RunRecord(
             run_id=run_id, started_us=now_us, alive_us=now_us, durable_us=now_us,
-            last_event_id=last_id,
+            last_event_id=last_id, carried=self._unrecorded(),
         )  # fmt: skip
+        self._handed_over_us: int | None = None
         self._failing = False
         self._last_event_id: Callable[[], int] = lambda: self.record.last_event_id
         gap = self.restart_gap()
@@ -108,16 +114,34 @@ class RunState:
             log.warning("the previous run stopped uncleanly: %s", gap.detail)
         self._write(durable=True)
 
-    def restart_gap(self) -> RestartGap | None:
-        """The gap an unclean previous stop left, None after a clean one (or a first start)."""
+    def _unrecorded(self) -> list[RestartGap]:
         prev = self.previous
-        if prev is None or prev.clean:
+        if prev is None:
+            return []
+        gaps = list(prev.carried)
+        if not prev.clean:
+            detail = (
+                f"unclean stop of run {prev.run_id}: rows after {_iso(prev.durable_us)} may be"
+                f" missing (last alive {_iso(prev.alive_us)})"
+            )
+            gaps.append(RestartGap(prev.durable_us, detail))
+        if len(gaps) > _MAX_CARRIED:  # a crash loop: one gap from the first of them
+            since = min(g.since_us for g in gaps)
+            gaps = [RestartGap(since, f"{len(gaps)} unclean stops since {_iso(since)}")]
+        return gaps
+
+    def restart_gap(self) -> RestartGap | None:
+        """The gap unclean stops left (the previous run's, and any it could not record), None
+        after a clean one (or a first start)."""
+        gaps = self.record.carried
+        if not gaps:
             return None
-        detail = (
-            f"unclean stop of run {prev.run_id}: rows after {_iso(prev.durable_us)} may be"
-            f" missing (last alive {_iso(prev.alive_us)})"
-        )
-        return RestartGap(prev.durable_us, detail)
+        return RestartGap(min(g.since_us for g in gaps), "; ".join(g.detail for g in gaps))
+
+    def handed_over(self, now_us: int) -> None:
+        """The restart gaps are in the writers' hands from `now_us`: once the watermark
+        passes it, the marker stops carrying them."""
+        self._handed_over_us = now_us
 
     def first_event_id(self, now_us: int) -> int:
         """The first alert event id of this run: the wall clock in µs, above every id the
@@ -133,11 +157,16 @@ class RunState:
         record = self.record
         record.alive_us, record.durable_us = now_us, durable_us
         record.last_event_id = max(record.last_event_id, last_event_id)
+        handed = self._handed_over_us
+        if record.carried and handed is not None and durable_us > handed:
+            record.carried = []  # the gap rows are stored or journaled
         self._write(durable=False)
 
     def finish(self, now_us: int) -> None:
         """Mark a clean stop: every row is stored or journaled (fsynced)."""
         self.record.clean = True
+        if self._handed_over_us is not None:
+            self.record.carried = []  # stored or journaled with everything else
         self.record.alive_us = self.record.durable_us = now_us
         self.record.last_event_id = max(self.record.last_event_id, self._last_event_id())
         self._write(durable=True)

@@ -5,6 +5,7 @@ with a database of its own."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -68,3 +69,29 @@ def storage_section(port: int, database: str, **more: object) -> dict[str, objec
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
     return tmp_path
+
+
+SMALL_DISK_BYTES = 256 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[tuple[Path, int | None]]:
+    """A directory on a 256 KiB tmpfs, mounted for the test (root only), and None; else a
+    plain directory and the per-file size limit (RLIMIT_FSIZE) that stands in for a full
+    disk: writes past it fail with EFBIG, as they fail with ENOSPC on a full disk."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK_BYTES}", "tmpfs", str(mount)],
+            capture_output=True, check=False,
+        ).returncode == 0  # fmt: skip
+    except OSError:  # no mount(8)
+        mounted = False
+    if not mounted:
+        yield mount, SMALL_DISK_BYTES
+        return
+    try:
+        yield mount, None
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -164,6 +164,11 @@ class Simulator(Child):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    async def control(self, action: str) -> None:
+        """POST /simulator/<action> (pause, resume)."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
+            assert (await client.post(f"/simulator/{action}")).status_code == 200
+
     async def tokens(self) -> list[str]:
         """Every token id the exchange lists (Gamma's JSON-in-a-string field)."""
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
@@ -174,10 +179,16 @@ class Simulator(Child):
 class Polymon(Child):
     """`polymon run --config` with a config of sections (`polymarket` URLs point at `sim`)."""
 
-    def __init__(self, directory: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        config: Mapping[str, Mapping[str, Any]],
+        *,
+        data_dir: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.directory = directory
-        self.data_dir = directory / "data"
+        self.data_dir = data_dir or directory / "data"
         directory.mkdir(parents=True, exist_ok=True)
         sections: dict[str, dict[str, Any]] = {k: dict(v) for k, v in config.items()}
         sections.setdefault("service", {})["data_dir"] = str(self.data_dir)
@@ -203,8 +214,11 @@ class Polymon(Child):
         body: dict[str, Any] = response.json()
         return body
 
-    async def wait_ready(self, *, fresh: bool = True, limit: float = 60) -> dict[str, Any]:
-        """Wait until bootstrapped (and, with `fresh`, every book fresh)."""
+    async def wait_ready(
+        self, *, fresh: bool = True, bootstrapped: bool = True, limit: float = 60
+    ) -> dict[str, Any]:
+        """Wait until /health answers, bootstrapped (unless not asked) and, with `fresh`,
+        every book fresh."""
         deadline = time.monotonic() + limit
         while True:
             assert self.running, f"polymon exited:\n{self.log()[-3000:]}"
@@ -215,6 +229,8 @@ class Polymon(Child):
                 await trio.sleep(0.1)
                 continue
             books = health["books"]
+            if not bootstrapped:
+                return health
             if (
                 health["bootstrapped"]
                 and health["assets"]
@@ -222,6 +238,11 @@ class Polymon(Child):
             ):
                 return health
             await trio.sleep(0.1)
+
+
+def run_of(service: Polymon) -> str:
+    """The id of the run now (or last) using `service`'s data directory (its run marker)."""
+    return str(json.loads((service.data_dir / "run.json").read_bytes())["run_id"])
 
 
 def sim_config(sim: Simulator) -> dict[str, Any]:

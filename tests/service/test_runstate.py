@@ -176,3 +176,32 @@ async def test_after_an_unclean_stop_every_asset_gets_a_restart_gap(
     assert {r[1] for r in rows} == {crashed["durable_us"]}
     assert {r[2] for r in rows} == {"ws_snapshot"}  # closed by each book's first snapshot
     assert all(f"run {crashed['run_id']}" in r[3] for r in rows)
+
+
+def test_restart_gaps_not_yet_durable_are_carried_by_the_next_crash(tmp_path: Path) -> None:
+    first = RunState(tmp_path, "a", NOW)
+    first.beat(NOW + 1_000_000, durable_us=NOW + 900_000, last_event_id=0)
+    # b starts, is killed before its restart gap rows are durable
+    second = RunState(tmp_path, "b", NOW + 5_000_000)
+    second.handed_over(NOW + 6_000_000)
+    second.beat(NOW + 6_100_000, durable_us=NOW + 5_900_000, last_event_id=0)  # not past it
+    third = RunState(tmp_path, "c", NOW + 9_000_000)
+    gap = third.restart_gap()
+    assert gap is not None
+    assert gap.since_us == NOW + 900_000  # from a's crash, not only b's
+    assert "run a" in gap.detail
+    assert "run b" in gap.detail
+    third.handed_over(NOW + 10_000_000)
+    third.beat(NOW + 11_000_000, durable_us=NOW + 10_500_000, last_event_id=0)  # now durable
+    assert third.record.carried == []
+    third.finish(NOW + 12_000_000)
+    assert RunState(tmp_path, "d", NOW + 20_000_000).restart_gap() is None
+
+
+def test_a_crash_loop_carries_one_gap_from_the_first_crash(tmp_path: Path) -> None:
+    for k in range(15):
+        state = RunState(tmp_path, f"r{k}", NOW + k * 1_000_000)
+    gap = state.restart_gap()
+    assert gap is not None
+    assert gap.since_us == NOW
+    assert len(state.record.carried) <= 10
