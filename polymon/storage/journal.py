@@ -41,6 +41,7 @@ log = logging.getLogger("polymon.storage")
 MAGIC = b"PMJ2"
 _HEAD = struct.Struct("<4sIIqqI")  # what the header checksum covers
 _CRC = struct.Struct("<I")
+_V1_HEADER = struct.Struct("<II")  # the first format: length, crc32(payload)
 HEADER_SIZE = _HEAD.size + _CRC.size
 _SCAN_CHUNK = 1 << 20
 _encoder = msgspec.msgpack.Encoder()
@@ -111,6 +112,7 @@ class Journal:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         self._size = os.fstat(self._fd).st_size
         self._cursor = self._read_cursor()
+        self._upgrade_v1()
         self._scan()
 
     # -- state -----------------------------------------------------------------------------
@@ -203,6 +205,36 @@ class Journal:
             self._reset()
         elif self._records[0][0] != self._cursor:
             self._write_cursor(self._records[0][0])  # damage before the first record: done
+
+    def _upgrade_v1(self) -> None:
+        """Rewrite a journal of the first format (`u32 length | u32 crc32 | payload`, no
+        header) in this one, so batches journaled before an upgrade are replayed, not read
+        as damage. Its readable records after the cursor are kept; a torn tail is dropped."""
+        if not self._size or os.pread(self._fd, 4, 0) == MAGIC:
+            return
+        offset = self._cursor if self._cursor <= self._size else 0
+        records: list[bytes] = []
+        while offset + _V1_HEADER.size <= self._size:
+            length, crc = _V1_HEADER.unpack(os.pread(self._fd, _V1_HEADER.size, offset))
+            payload = os.pread(self._fd, length, offset + _V1_HEADER.size)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            try:
+                token, columns = _decoder.decode(payload)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                break
+            records.append(encode_record(token, columns, 0, 0))
+            offset += _V1_HEADER.size + length
+        if not records:
+            return  # not the old format: the scan reports what it is
+        tmp = self.path.with_suffix(".log.v2")
+        tmp.write_bytes(b"".join(records))
+        os.replace(tmp, self.path)
+        os.close(self._fd)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        self._write_cursor(0)
+        log.info("journal %s: %d batches of the first format rewritten", self.path, len(records))
 
     def _lost(self, first_us: int, last_us: int, rows: int, reason: str) -> None:
         self.counters.lost_rows += rows

@@ -195,3 +195,21 @@ def test_fsync_at_most_once_per_interval(tmp_path: Path) -> None:
     j.sync(now=11.0)
     assert not j.dirty
     j.close()
+
+
+def test_a_journal_of_the_first_format_is_replayed_after_an_upgrade(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    import msgspec
+
+    old = b""
+    for k in range(3):
+        payload = msgspec.msgpack.encode((f"tok{k}", [[k, k + 1]]))
+        old += struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+    (tmp_path / "t.log").write_bytes(old + b"\x07\x00")  # and a torn tail
+    (tmp_path / "t.cursor").write_text("0")
+    j = open_journal(tmp_path)
+    assert j.counters.corrupt_records == 0
+    assert tokens(j) == ["tok0", "tok1", "tok2"]
+    j.close()
