@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import click
@@ -37,13 +36,32 @@ def _load(path: str | None, overrides: dict[str, dict[str, Any]] | None = None) 
 
 
 async def _until_signal(start: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
-    """Run a service task until SIGINT/SIGTERM, then stop it cleanly."""
+    """Run a service task until SIGINT/SIGTERM, then stop it cleanly.
+
+    Signals are watched from the start: one that comes while the task is still starting
+    cancels the start (whatever began flushes on its way out); after the start, the first
+    asks the task to stop and every further one calls `stop()` again (the service then cuts
+    its shutdown grace short).
+    """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            handle = await nursery.start(partial(start, *args, **kwargs))
-            async for _ in signals:
-                break
-            handle.stop()
+            handles: list[Any] = []
+
+            async def watch() -> None:
+                async for _ in signals:
+                    if not handles:
+                        nursery.cancel_scope.cancel()
+                        return
+                    handles[0].stop()
+
+            async def serve(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+                try:
+                    await start(*args, task_status=task_status, **kwargs)
+                finally:
+                    nursery.cancel_scope.cancel()  # the task is over: stop watching signals
+
+            nursery.start_soon(watch)
+            handles.append(await nursery.start(serve))
 
 
 def _run_trio(main: Callable[[], Awaitable[None]]) -> None:
@@ -155,7 +173,7 @@ def migrate(config_path: str | None) -> None:
             applied = await store.migrate()
         finally:
             store.close()
-        click.echo(f"{store.url} database {store.database}: "
+        click.echo(f"{store.shown_url} database {store.database}: "
                    + (f"applied {', '.join(applied)}" if applied else "up to date"))  # fmt: skip
 
     _run_trio(_main)
@@ -359,11 +377,17 @@ def _serve_recording(
     from polymon.service.replay import recording_paths
 
     files = recording_paths(paths)
-    serve = partial(run_replay_server, files, host=host, port=port, speed=speed,
-                    from_ns=from_ns, to_ns=to_ns)  # fmt: skip
 
     async def _main() -> None:
-        await _until_signal(serve)  # the server logs its address
+        await _until_signal(
+            run_replay_server,
+            files,
+            host=host,
+            port=port,
+            speed=speed,
+            from_ns=from_ns,
+            to_ns=to_ns,
+        )  # fmt: skip  (the server logs its address)
 
     _run_trio(_main)
 

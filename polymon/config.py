@@ -11,6 +11,7 @@ their unit in the field name.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -20,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from polymon.core.redact import redact_url
 from polymon.errors import ConfigError
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -28,6 +30,10 @@ PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+WsUrl = Annotated[str, msgspec.Meta(pattern=r"^wss?://[^\s/?#]+\S*$")]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+\S*$")]
+StorageUrl = Annotated[str, msgspec.Meta(pattern=r"^$|^chdb:///\S*$|^https?://[^\s/?#]+\S*$")]
 
 CheckMode = Literal["off", "observe", "resync"]
 HashRecipe = Literal["auto", "v1", "v2", "v3"]
@@ -43,7 +49,15 @@ CREDENTIALS: dict[str, tuple[str, str]] = {
 
 
 class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every config section: immutable, keyword-only, unknown keys rejected."""
+    """Base of every config section: immutable, keyword-only, unknown keys rejected, and no
+    float that is not finite (an `inf` or `nan` duration, rate or ratio), in lists too."""
+
+    def __post_init__(self) -> None:
+        for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise ValueError(f"`{field.name}` must be a finite number, got {value!r}")
 
 
 class ServiceConfig(Section, frozen=True):
@@ -80,9 +94,9 @@ class PolymarketConfig(Section, frozen=True):
     max_assets_per_connection: Polymarket silently drops initial snapshots above ~500.
     """
 
-    ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-    clob_url: str = "https://clob.polymarket.com"
-    gamma_url: str = "https://gamma-api.polymarket.com"
+    ws_url: WsUrl = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    clob_url: HttpUrl = "https://clob.polymarket.com"
+    gamma_url: HttpUrl = "https://gamma-api.polymarket.com"
     max_markets: NonNegInt = 0
     shards: PositiveInt = 8
     max_assets_per_connection: Annotated[int, msgspec.Meta(gt=0, le=500)] = 200
@@ -140,14 +154,14 @@ class StorageConfig(Section, frozen=True):
     answers again. `snapshot_interval_secs` = 0 disables periodic L2 snapshots.
     """
 
-    url: str = ""
+    url: StorageUrl = ""
     user: str = "default"
     password: str = ""
     database: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = "polymon"
     compress: bool = True
     enabled: bool = True
     batch_max_rows: PositiveInt = 10_000
-    batch_max_age_secs: PositiveFloat = 1.0
+    batch_max_age_secs: PositiveFloat = 0.5  # bounds what a kill -9 can take (under 1 s)
     max_pending_rows: PositiveInt = 500_000
     insert_attempts: PositiveInt = 3
     insert_timeout_secs: PositiveFloat = 30.0
@@ -160,7 +174,7 @@ class StorageConfig(Section, frozen=True):
 
     def __repr__(self) -> str:
         # Never print the password (configs end up in logs and tracebacks).
-        return f"StorageConfig(url={self.url!r}, user={self.user!r}, password='***')"
+        return f"StorageConfig(url={redact_url(self.url)!r}, user={self.user!r}, password='***')"
 
 
 Tier = Literal["free", "pro", "enterprise"]
@@ -176,6 +190,9 @@ class HttpConfig(Section, frozen=True):
     session_ttl_secs: lifetime of the browser session cookie set by POST /api/v1/auth.
     cors_allow_origins: origins allowed by CORS; empty turns CORS off.
     max_body_bytes: larger request bodies get 413.
+    body_timeout_secs: a request body not fully received this long after the route starts
+      reading it gets 408 (and the connection is closed): a client sending 1 byte a second
+      holds a connection no longer than this.
     """
 
     host: str = "127.0.0.1"
@@ -184,8 +201,9 @@ class HttpConfig(Section, frozen=True):
     anonymous_tier: Tier = "pro"
     rate_limit_max_clients: PositiveInt = 100_000
     session_ttl_secs: PositiveFloat = 12 * 3600.0
-    cors_allow_origins: list[str] = msgspec.field(default_factory=list)
+    cors_allow_origins: list[HttpUrl] = msgspec.field(default_factory=list)
     max_body_bytes: PositiveInt = 64 * 1024
+    body_timeout_secs: PositiveFloat = 10.0
     query_timeout_secs: PositiveFloat = 30.0
 
 
@@ -214,7 +232,7 @@ class WebhooksConfig(Section, frozen=True):
 
     allow_private: bool = False
     allowed_ports: list[Port] = msgspec.field(default_factory=lambda: [80, 443])
-    retry_schedule_secs: list[NonNegFloat] = msgspec.field(
+    retry_schedule_secs: Annotated[list[NonNegFloat], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
     )
     attempt_timeout_secs: PositiveFloat = 15.0
@@ -315,7 +333,8 @@ class Config(Section, frozen=True):
 
     def __repr__(self) -> str:
         # The default repr would print storage.password; never log the config object.
-        return f"Config(data_dir={self.service.data_dir!r}, ws_url={self.polymarket.ws_url!r})"
+        ws_url = redact_url(self.polymarket.ws_url)
+        return f"Config(data_dir={self.service.data_dir!r}, ws_url={ws_url!r})"
 
 
 _CONTAINERS = (

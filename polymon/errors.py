@@ -2,6 +2,7 @@
 
 PolymonError                  base of everything polymon raises on purpose
 ├── ConfigError               bad config file, unknown key, bad env override
+├── StateFileError            a state file under data_dir (keys, triggers) cannot be used
 ├── InvalidInput              venue data that cannot be used (counted and skipped)
 │   └── BadNumber             a price, size, side or timestamp that is not usable
 ├── VenueError                a venue REST call failed (transport error or bad status)
@@ -30,6 +31,18 @@ class PolymonError(Exception):
 
 class ConfigError(PolymonError):
     """The configuration (file, defaults or environment override) is invalid."""
+
+
+class StateFileError(PolymonError):
+    """A state file under the data directory cannot be read or decoded; the message names it.
+
+    Raised at start (the CLI exits 2 with it): keys or triggers must not be dropped silently.
+    """
+
+    def __init__(self, path: object, problem: object) -> None:
+        text = " ".join(str(problem).split())[:300]  # one line, whatever the cause printed
+        super().__init__(f"state file {path} cannot be used: {text} (fix or move it away)")
+        self.path = path
 
 
 class InvalidInput(PolymonError):

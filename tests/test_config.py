@@ -351,3 +351,45 @@ def test_unreadable_credentials_are_a_config_error_without_the_value(tmp_path: P
     with pytest.raises(ConfigError, match="not UTF-8") as info:
         load(CREDENTIALS_DIRECTORY=str(directory))
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[service]\nshutdown_grace_secs = inf\n", "shutdown_grace_secs"),
+        ("[storage]\nbatch_max_age_secs = inf\n", "batch_max_age_secs"),
+        ("[polymarket]\nping_interval_secs = nan\n", "ping_interval_secs"),
+        ("[lifecycle]\npoll_interval_secs = inf\n", "poll_interval_secs"),
+        ("[simulator]\nrate_per_sec = inf\n", "rate_per_sec"),
+        ("[webhooks]\nretry_schedule_secs = [0, 5, inf]\n", "retry_schedule_secs"),
+        ("[webhooks]\nretry_schedule_secs = []\n", "retry_schedule_secs"),
+        ('[polymarket]\nws_url = "http://x"\n', "polymarket.ws_url"),
+        ('[polymarket]\nws_url = "wss://"\n', "polymarket.ws_url"),
+        ('[polymarket]\nclob_url = "ws://x"\n', "polymarket.clob_url"),
+        ('[polymarket]\ngamma_url = "gamma-api.polymarket.com"\n', "polymarket.gamma_url"),
+        ('[storage]\nurl = "ftp://ch/db"\n', "storage.url"),
+        ('[storage]\nurl = "chdb://relative/dir"\n', "storage.url"),
+        ('[http]\ncors_allow_origins = ["*"]\n', "http.cors_allow_origins"),
+    ],
+)
+def test_non_finite_numbers_empty_schedules_and_wrong_url_schemes_are_rejected(
+    tmp_path: Path, toml: str, key: str
+) -> None:
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(path)
+
+
+def test_non_finite_env_overrides_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="shutdown_grace_secs"):
+        load(POLYMON_SERVICE__SHUTDOWN_GRACE_SECS="inf")
+
+
+def test_the_url_forms_that_work_are_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, '[polymarket]\nws_url = "ws://127.0.0.1:8788/ws/market"\n'
+                           'clob_url = "http://127.0.0.1:8788"\n[storage]\n'
+                           'url = "https://user@ch.example:8443/db"\n'
+                           '[http]\ncors_allow_origins = ["https://dash.example"]\n')  # fmt: skip
+    config = load(path)
+    assert config.storage.url == "https://user@ch.example:8443/db"
+    assert load(write(tmp_path, '[storage]\nurl = "chdb:///var/lib/polymon"\n')).storage.url

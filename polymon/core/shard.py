@@ -117,6 +117,18 @@ class ShardState:
         state.market = market
         state.hash_prefix = ""
 
+    def mark_gap(self, asset_ids: Iterable[str], reason: str, *, since_us: int, detail: str) -> int:
+        """Open a gap that began at `since_us` on each tracked asset that has none (whatever
+        its phase), resolved by its next snapshot like any other; e.g. `restart`, the downtime
+        after an unclean stop. Returns how many were opened. O(assets)."""
+        opened = 0
+        for asset_id in asset_ids:
+            state = self.assets.get(asset_id)
+            if state is not None and state.gap is None:
+                self._open_gap(state, reason, since_us, detail)
+                opened += 1
+        return opened
+
     def untrack(self, asset_id: str, wall_us: int, now: float = 0.0) -> None:
         """Stop tracking a token and drop its book after a final snapshot row; an open gap is
         closed as `unsubscribed`."""

@@ -25,7 +25,7 @@ import trio.lowlevel
 from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
 from polymon.core.triggers.spec import trigger_assets
-from polymon.errors import BadRequest, NotFound
+from polymon.errors import BadRequest, NotFound, StateFileError
 from polymon.files import write_atomic
 from polymon.service.receivers import vet_receiver
 from polymon.web.events import EventBuffer
@@ -81,9 +81,14 @@ class Alerts:
 
     # -- registry --------------------------------------------------------------------------
     def load(self) -> int:
-        """Place every persisted trigger (at start-up); returns how many."""
+        """Place every persisted trigger (at start-up); returns how many. StateFileError
+        (naming the file) if it cannot be read: triggers are never dropped silently."""
         if self.path.exists():
-            for trigger in _TRIGGERS.decode(self.path.read_bytes()):
+            try:
+                triggers = _TRIGGERS.decode(self.path.read_bytes())
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise StateFileError(self.path, e) from e
+            for trigger in triggers:
                 self.triggers[trigger.trigger_id] = trigger
                 self.place(trigger)
         return len(self.triggers)

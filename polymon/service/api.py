@@ -114,7 +114,7 @@ class ServiceApi:
         if self.store is None:
             return {"ok": False, "error": "storage is disabled"}
         store = self.store
-        out: dict[str, Any] = {"url": store.url.split("?")[0], "database": store.database}
+        out: dict[str, Any] = {"url": store.shown_url.split("?")[0], "database": store.database}
         start = time.perf_counter()
         try:
             with trio.fail_after(10):

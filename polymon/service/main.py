@@ -15,11 +15,14 @@ run_service(cfg) ─┬─ writers (one per table)           storage.writers    
 Shutdown: stop HTTP and cancel the inner nursery (no more intake), hand the shards' last rows
 to the writers, close their channels and give them `service.shutdown_grace_secs` to insert;
 whatever is still in memory after that is journaled under data_dir before the process exits.
+The run marker (service/runstate.py) is marked clean only then; an unclean stop shows at the
+next start as a `restart` gap on every asset.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -52,8 +55,9 @@ from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.notify import Notifier, extending, service_pulse, supervise
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
+from polymon.service.runstate import RestartGap, RunState
 from polymon.service.scheduler import Scheduler
-from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.shards import FLUSH_INTERVAL_SECS, Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
@@ -97,8 +101,10 @@ class Service:
         events: EventBuffer | None = None,
         webhooks: WebhookDelivery | None = None,
         seed: int | None = None,
+        restart_gap: RestartGap | None = None,
     ) -> None:
         self.cfg = cfg
+        self.restart_gap = restart_gap  # opened on the assets of the first bootstrap
         self.http = http
         self.writers = writers
         self.activity = FeedActivity()
@@ -213,8 +219,9 @@ class Service:
         """The ShardState that owns `asset_id`."""
         return self.shard_for(asset_id).state
 
-    async def subscribe(self, metas: Iterable[AssetMeta]) -> int:
-        """Track and subscribe tokens on their shards; returns how many were new."""
+    async def subscribe(self, metas: Iterable[AssetMeta], *, gap: RestartGap | None = None) -> int:
+        """Track and subscribe tokens on their shards (with `gap`, opened on each new one
+        before it is subscribed); returns how many were new."""
         by_shard: dict[int, list[AssetMeta]] = {}
         for meta in metas:
             index = self._owner.get(meta.asset_id)
@@ -224,7 +231,7 @@ class Service:
             by_shard.setdefault(index, []).append(meta)
         added = 0
         for index, group in sorted(by_shard.items()):
-            added += await self.shards[index].add(group)
+            added += await self.shards[index].add(group, gap=gap)
         return added
 
     async def unsubscribe(self, asset_ids: Iterable[str]) -> None:
@@ -260,7 +267,10 @@ class Service:
         spread over the shards by market; returns how many tokens were new."""
         markets = await self._fetch_markets()
         done = self.lifecycle.state.done  # resolved while Gamma may still list them as open
-        added = await self.subscribe(m for m in asset_metas(markets) if m.market not in done)
+        gap, self.restart_gap = self.restart_gap, None
+        added = await self.subscribe(
+            (m for m in asset_metas(markets) if m.market not in done), gap=gap
+        )
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
 
@@ -398,18 +408,55 @@ def recorder_from(cfg: Config, policy: Policy) -> Recorder:
     return Recorder(cfg.record, cfg.recording_dir, info)
 
 
+class Shutdown:
+    """A stop request: when it came, and the grace the writers get from then on (cut short
+    by a second request)."""
+
+    def __init__(self) -> None:
+        self.requested = trio.Event()
+        self.at = math.inf
+        self._grace = trio.CancelScope()
+
+    def request(self) -> None:
+        """Ask for a clean shutdown; asked again, end the writers' grace now."""
+        if self.requested.is_set():
+            self._grace.cancel()
+            return
+        self.at = trio.current_time()
+        self.requested.set()
+
+    async def grace(self, seconds: float, done: trio.Event) -> None:
+        """Wait for `done`, at most until `seconds` after the request (or a second one)."""
+        self._grace.deadline = self.at + seconds
+        with self._grace:
+            await done.wait()
+
+
 class Running:
     """Handle to a started service (for the CLI and tests)."""
 
-    def __init__(self, service: Service, http_url: str, stop: trio.Event) -> None:
+    def __init__(self, service: Service, http_url: str, shutdown: Shutdown) -> None:
         self.service = service
         self.http_url = http_url
-        self._stop = stop
+        self._shutdown = shutdown
         self.simulator: Any = None
 
     def stop(self) -> None:
-        """Begin a clean shutdown."""
-        self._stop.set()
+        """Begin a clean shutdown; called again, stop waiting for the writers' flush (what
+        they hold is journaled at once)."""
+        self._shutdown.request()
+
+
+def _now(now_us: int) -> int:
+    return now_us
+
+
+async def _hand_over_restart_gaps(service: Service, run_state: RunState) -> None:
+    """Tell the run marker when the bootstrap's restart gaps have reached the writers (the
+    shards flush them within their flush interval)."""
+    await service.bootstrapped.wait()
+    await trio.sleep(2 * FLUSH_INTERVAL_SECS)
+    run_state.handed_over(wall_us())
 
 
 def _hypercorn_config(cfg: Config) -> HypercornConfig:
@@ -434,6 +481,9 @@ async def run_service(
     notifier = Notifier.from_environ() if notifier is None else notifier
     store = open_store(cfg.storage_url, cfg.storage) if cfg.storage.enabled else None
     writers = None
+    run_id = f"{time.time_ns() // 1000:x}"  # stamped on every row of this run
+    run_state = RunState(Path(cfg.service.data_dir), run_id, wall_us())
+    shutdown = Shutdown()
     try:
         async with trio.open_nursery() as outer:
             if store is not None:
@@ -444,21 +494,30 @@ async def run_service(
                         )  # fails fast and clearly if the directory is locked
                 else:
                     outer.start_soon(migrate_until_ready, store, name="migrate")
-                writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir))
+                writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir), run_id=run_id)
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(
-                cfg, store, writers, simulate, bootstrap, task_status, notifier
+                cfg,
+                store,
+                writers,
+                simulate,
+                bootstrap,
+                run_state,
+                shutdown,
+                task_status,
+                notifier,
             )
             service.flush()
             if writers is not None:
-                writers.close_intake()
-                with trio.move_on_after(cfg.service.shutdown_grace_secs):
-                    await writers.done.wait()
+                writers.close_intake()  # with ClickHouse down they journal and end at once
+                await shutdown.grace(cfg.service.shutdown_grace_secs, writers.done)
             outer.cancel_scope.cancel()  # writers journal whatever is left
     finally:
         if store is not None:
             store.close()
         notifier.close()
+        if writers is None or writers.done.is_set():
+            run_state.finish(wall_us())  # every row is stored or journaled
 
 
 async def _run_until_stopped(
@@ -467,6 +526,8 @@ async def _run_until_stopped(
     writers: WriterSet | None,
     simulate: bool,
     bootstrap: bool,
+    run_state: RunState,
+    shutdown: Shutdown,
     task_status: trio.TaskStatus[Running],
     notifier: Notifier,
 ) -> Service:
@@ -487,9 +548,19 @@ async def _run_until_stopped(
                 ),
             )
         async with httpx.AsyncClient(timeout=cfg.polymarket.http_timeout_secs) as http:
-            service = Service(cfg, http, writers=writers)
+            events = EventBuffer(
+                cfg.webhooks.event_buffer_size, cfg.webhooks.sse_client_queue,
+                first_id=run_state.first_event_id(wall_us()),
+            )  # fmt: skip
+            service = Service(
+                cfg, http, writers=writers, events=events, restart_gap=run_state.restart_gap()
+            )
             await nursery.start(service.run, name="service")
-            stop = trio.Event()
+            durable = writers.durable_through_us if writers is not None else _now
+            nursery.start_soon(run_state.keep, durable, lambda: events.next_id - 1,
+                               name="run-marker")  # fmt: skip
+            nursery.start_soon(_hand_over_restart_gaps, service, run_state, name="restart-gaps")
+            stop = shutdown.requested
 
             async def shutdown_trigger() -> None:
                 await stop.wait()
@@ -510,7 +581,7 @@ async def _run_until_stopped(
                 service.shards, writers, service.bootstrapped, lambda: service.bootstrap_error
             )
             nursery.start_soon(supervise, notifier, pulse, name="systemd")
-            running = Running(service, binds[0], stop)
+            running = Running(service, binds[0], shutdown)
             running.simulator = simulator
             task_status.started(running)
             await stop.wait()

@@ -96,6 +96,19 @@ _WRITER_COUNTERS = (
     ("polymon_writer_outages_total", "Times ClickHouse became unavailable.", "outages"),
 )  # fmt: skip
 
+_JOURNAL_COUNTERS = (
+    ("polymon_journal_torn_records_total",
+     "Incomplete records cut off a journal's end at start (a crash mid-write).", "torn_records"),
+    ("polymon_journal_corrupt_records_total",
+     "Damaged journal records skipped (each one record lost, recorded as a gap row).",
+     "corrupt_records"),
+    ("polymon_journal_lost_rows_total", "Rows in damaged journal records.", "lost_rows"),
+    ("polymon_journal_write_failures_total",
+     "Journal writes the disk refused (each truncated back to the record's start).",
+     "write_failures"),
+    ("polymon_journal_sync_failures_total", "Journal fsyncs that failed.", "sync_failures"),
+)  # fmt: skip
+
 _WRITER_GAUGES: tuple[tuple[str, str, Callable[[Writer], float]], ...] = (
     ("polymon_writer_pending_rows", "Rows in memory waiting for an insert.",
      lambda w: w.backlog_rows),
@@ -105,6 +118,9 @@ _WRITER_GAUGES: tuple[tuple[str, str, Callable[[Writer], float]], ...] = (
      lambda w: w.journal.pending_bytes),
     ("polymon_writer_outage", "1 while the writer cannot reach ClickHouse.",
      lambda w: float(w.outage)),
+    ("polymon_writer_held_rows",
+     "Rows waiting in memory because the journal refused them (disk full).",
+     lambda w: w.backlog.held_rows),
 )  # fmt: skip
 
 
@@ -239,8 +255,14 @@ class ServiceCollector(Collector):
         for name, doc, field in _WRITER_COUNTERS:
             rows = [((table,), getattr(w.stats, field)) for table, w in tables]
             yield _counter(name, doc, ["table"], rows)
+        for name, doc, field in _JOURNAL_COUNTERS:
+            rows = [((table,), getattr(w.journal.counters, field)) for table, w in tables]
+            yield _counter(name, doc, ["table"], rows)
         for name, doc, value in _WRITER_GAUGES:
             yield _gauge(name, doc, ["table"], [((table,), value(w)) for table, w in tables])
+        yield _counter("polymon_writer_losses_unrecorded_total",
+                       "Losses that could not be queued as gap rows (logged instead).",
+                       [], [((), writers.losses_unrecorded)])  # fmt: skip
         yield _counter("polymon_writer_dead_letters_dropped_total",
                        "Rejected rows lost because the dead-letter channel was full.",
                        [], [((), writers.dead_letters_dropped)])  # fmt: skip

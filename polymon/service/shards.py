@@ -26,6 +26,7 @@ from polymon.core.triggers import Trigger
 from polymon.polymarket.feed import Connection, FeedActivity
 from polymon.polymarket.ingest import FiredSink, Ingest, LifecycleSink
 from polymon.polymarket.recording.writer import Recorder
+from polymon.service.runstate import RestartGap
 
 FLUSH_INTERVAL_SECS = 0.05
 log = logging.getLogger("polymon.shards")
@@ -170,8 +171,9 @@ class Shard:
             nursery.start_soon(self._flush_loop, name=f"shard-{self.index}-flush")
             task_status.started()
 
-    async def add(self, metas: Iterable[AssetMeta]) -> int:
-        """Track and subscribe tokens, filling open connections before opening new ones.
+    async def add(self, metas: Iterable[AssetMeta], *, gap: RestartGap | None = None) -> int:
+        """Track and subscribe tokens, filling open connections before opening new ones; with
+        `gap`, a `restart` gap is opened on each new token before it is subscribed.
 
         Returns the number of newly subscribed tokens.
         """
@@ -180,6 +182,9 @@ class Shard:
             self.recorder.track(self.index, new)
         for meta in new:
             self.state.track(meta)
+        if gap is not None:
+            ids = [m.asset_id for m in new]
+            self.state.mark_gap(ids, "restart", since_us=gap.since_us, detail=gap.detail)
         pending = [m.asset_id for m in new]
         for conn in self.connections:
             if not pending:

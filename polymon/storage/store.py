@@ -3,8 +3,11 @@
 Only construction differs between the backends; every statement is sent one at a time and
 names its database (`{db}.table`), so the same SQL serves both. The clients are synchronous,
 so every call runs in `trio.to_thread.run_sync` under a capacity limiter: the event loop never
-blocks on ClickHouse. Errors come out as `StorageUnavailable` (transient: retry or journal) or
-`StorageRejected` (the statement or the rows themselves are bad).
+blocks on ClickHouse, and a cancelled call (a shutdown deadline) is abandoned rather than
+waited for, so a hung server never holds the process: an insert that still lands later is
+deduplicated by its token when the journaled batch is replayed. Errors come out as
+`StorageUnavailable` (transient: retry or journal) or `StorageRejected` (the statement or the
+rows themselves are bad).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import fcntl
 import logging
 import os
 import struct
+import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
 from decimal import DecimalException
 from functools import partial
@@ -30,6 +34,7 @@ from clickhouse_connect.driver.common import write_array
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from polymon.config import StorageConfig
+from polymon.core.redact import redact_url
 from polymon.errors import StorageError, StorageRejected, StorageUnavailable
 from polymon.storage.rows import UNITS, Columns, Table
 from polymon.storage.schema import MIGRATIONS_TABLE, Migration, load_migrations, render
@@ -38,8 +43,11 @@ log = logging.getLogger("polymon.storage")
 _R = TypeVar("_R")
 
 # Server error codes that say "not now" rather than "never": the batch is retried or journaled.
+# UNKNOWN_TABLE (60) and UNKNOWN_DATABASE (81) among them: a server's schema is applied while
+# the writers already run, and rows must wait for it, not be dead-lettered.
 _TRANSIENT_CODES = frozenset({
-    3, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439, 999, 1000,
+    3, 60, 81, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439,
+    999, 1000,
 })  # fmt: skip
 _CLIENT_SETTINGS = {"session_timezone": "UTC"}
 # The embedded engine runs inside polymon, so its JIT would need memory that is first writable
@@ -98,14 +106,18 @@ def _connect(url: str, user: str, password: str, timeout_secs: float, compress: 
     if url.startswith("chdb://"):
         path = url.removeprefix("chdb://")
         if not path.startswith("/"):
-            raise StorageError(f"storage url {url!r}: chdb needs an absolute path (chdb:///dir)")
+            raise StorageError(
+                f"storage url {redact_url(url)!r}: chdb needs an absolute path (chdb:///dir)"
+            )
         _check_not_locked(path)
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=CHDB_SETTINGS)
         _OPEN_PATHS.add(os.path.realpath(path))
         return client
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StorageError(f"storage url {url!r}: expected chdb:///dir or http(s)://host:port/db")
+        raise StorageError(
+            f"storage url {redact_url(url)!r}: expected chdb:///dir or http(s)://host:port/db"
+        )
     return clickhouse_connect.get_client(
         interface=parts.scheme,
         host=parts.hostname,
@@ -171,6 +183,7 @@ class Store:
         compress: bool = True,
     ) -> None:
         self.url = url
+        self.shown_url = redact_url(url)  # what logs, errors and the API may show
         self.database = database
         self._open = partial(_connect, url, user, password, timeout_secs, compress)
         self.query_timeout_secs = query_timeout_secs
@@ -179,6 +192,8 @@ class Store:
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
         self._types: dict[str, list[ClickHouseType]] = {}
+        self._in_flight = 0  # calls running in worker threads (some perhaps abandoned)
+        self._in_flight_lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------
     def _client(self, role: str) -> Client:
@@ -200,16 +215,22 @@ class Store:
         limiter = self._write_limiter if role == "write" else self._read_limiter
 
         def run() -> _R:
-            client = self._client(role)
+            with self._in_flight_lock:
+                self._in_flight += 1
             try:
-                return fn(client)
-            except Exception as e:
-                error = classify(e)
-                if isinstance(error, StorageUnavailable) and not self.url.startswith("chdb://"):
-                    self._drop(role)  # a broken HTTP connection pool is rebuilt next time
-                raise error from e
+                client = self._client(role)
+                try:
+                    return fn(client)
+                except Exception as e:
+                    error = classify(e)
+                    if isinstance(error, StorageUnavailable) and not self.url.startswith("chdb://"):
+                        self._drop(role)  # a broken HTTP connection pool is rebuilt next time
+                    raise error from e
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
 
-        return await trio.to_thread.run_sync(run, limiter=limiter)
+        return await trio.to_thread.run_sync(run, limiter=limiter, abandon_on_cancel=True)
 
     def _drop(self, role: str) -> None:
         client = self._writer if role == "write" else self._reader
@@ -222,7 +243,14 @@ class Store:
                 client.close()
 
     def close(self) -> None:
-        """Close both clients (releases the embedded engine once no other client holds it)."""
+        """Close both clients (releases the embedded engine once no other client holds it).
+
+        While an abandoned call still runs in a thread, an embedded engine's clients are left
+        open for the process exit to release: closing them under the call is not safe."""
+        if self._in_flight and self.url.startswith("chdb://"):
+            log.warning("storage: %d calls still running at close; leaving them to the exit",
+                        self._in_flight)  # fmt: skip
+            return
         self._drop("write")
         self._drop("read")
 
@@ -360,7 +388,9 @@ async def migrate_until_ready(store: Store) -> None:
             applied = await store.migrate()
         except StorageUnavailable as e:
             if store.url.startswith("chdb://"):
-                raise StorageError(f"cannot open the embedded store at {store.url}: {e}") from e
+                raise StorageError(
+                    f"cannot open the embedded store at {store.shown_url}: {e}"
+                ) from e
             log.warning("schema migration failed, retrying in %.0f s: %s", delay, e)
             await trio.sleep(delay)
             delay = min(delay * 2, 60.0)

@@ -8,12 +8,17 @@
   the journal when ClickHouse is down or more than `max_pending_rows` rows wait in memory;
 - the inserter replays the journal oldest first, then sealed batches; each batch keeps one
   deduplication token (`table:run:n`) through every retry and replay, so it lands once;
-- a batch still failing after `attempts` tries is journaled and the writer probes ClickHouse
-  every `probe_interval_secs` until it answers;
+- a batch still failing after `attempts` tries goes to the backlog (the journal; in memory
+  when the disk refuses it; dropped and reported as a loss only beyond that, see backlog.py)
+  and the writer probes ClickHouse every `probe_interval_secs` until it answers;
 - a batch ClickHouse rejects is split in halves until the bad rows are isolated; those go to
   the dead-letter table with the reason;
-- when the channel closes (shutdown) everything is inserted or, if cancelled first,
-  journaled synchronously before the task ends.
+- when the channel closes (shutdown) everything is inserted or, if ClickHouse is down or the
+  task is cancelled first, journaled synchronously before the task ends (a batch cut short
+  mid-insert included: its token makes the replay land once).
+
+`durable_through_us` is the writer's watermark: every row that reached it before that wall
+time is in ClickHouse or in the journal (what a kill -9 cannot take away).
 
 A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step with a
 checkpoint between slices (a slice is well under a millisecond). A worker thread would not
@@ -21,7 +26,7 @@ run it in parallel (the conversion is Python code, it holds the GIL) and would m
 wait for the GIL up to the interpreter's switch interval (5 ms by default) each time it comes
 back from I/O: that delay went straight into the alert latency.
 
-Every row is accounted for in `WriterStats`: written, journaled, dead-lettered or dropped.
+Every row is accounted for in `WriterStats`: written, journaled, held, dead-lettered or dropped.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ import trio
 
 from polymon.errors import StorageRejected, StorageUnavailable
 from polymon.logs import bind
-from polymon.storage.journal import Journal, JournalFull
+from polymon.storage.backlog import Backlog, Outcome
+from polymon.storage.journal import Journal, Loss
 from polymon.storage.rows import (
     CONVERTERS,
     Columns,
@@ -75,6 +81,7 @@ class WriterStats(msgspec.Struct, kw_only=True):
     rows_replayed: int = 0
     rows_dead_lettered: int = 0
     rows_dropped: int = 0
+    rows_held: int = 0
     retries: int = 0
     outages: int = 0
     last_error: str = ""
@@ -159,9 +166,12 @@ class _Batch:
     """A sealed batch: the range of batch numbers it holds, its token, and its rows as shard
     items until converted."""
 
-    __slots__ = ("columns", "first", "items", "last", "rows", "token")
+    __slots__ = ("columns", "first", "items", "last", "oldest_us", "rows", "token")
 
-    def __init__(self, prefix: str, first: int, last: int, items: list[Item], rows: int) -> None:
+    def __init__(
+        self, prefix: str, first: int, last: int, items: list[Item], rows: int, oldest_us: int
+    ) -> None:
+        self.oldest_us = oldest_us  # wall time its first row reached the writer
         self.first = first
         self.last = last
         self.token = f"{prefix}:{first}-{last}"
@@ -187,6 +197,7 @@ class Writer:
         attempts: int = 3,
         probe_interval_secs: float = 5.0,
         dead_letter: Callable[[list[DeadLetter]], None] | None = None,
+        on_loss: Callable[[Loss], None] | None = None,
     ) -> None:
         self.table = table
         self.store = store
@@ -200,23 +211,42 @@ class Writer:
         self.probe_interval_secs = probe_interval_secs
         self.dead_letter = dead_letter
         self.stats = WriterStats()
+        self.backlog = Backlog(table, journal, max_memory_rows=max_pending_rows, on_loss=on_loss)
         self.outage = False
         self._convert = CONVERTERS[table.name]
         self._prefix = f"{table.name}:{run_id}"  # batch tokens: prefix:first-last
         self._pending: list[Item] = []
         self._pending_rows = 0
         self._oldest = 0.0
+        self._oldest_us = 0
         self._sealed: deque[_Batch] = deque()
         self._sealed_rows = 0
         self._batches = 0
         self._closed = False
         self._wake = trio.Event()
         self._converting: _Batch | None = None
+        self._inflight: _Batch | None = None  # converted, being inserted
+        self._ping_scope: trio.CancelScope | None = None
 
     @property
     def backlog_rows(self) -> int:
-        """Rows received and not yet inserted, journaled or dead-lettered."""
-        return self._pending_rows + self._sealed_rows
+        """Rows received and not yet inserted, journaled or dead-lettered (held included)."""
+        return self._pending_rows + self._sealed_rows + self.backlog.held_rows
+
+    def durable_through_us(self, now_us: int) -> int:
+        """Wall time (µs) before which every row that reached this writer is inserted or
+        journaled: the oldest arrival among rows only in memory, `now_us` if there are none.
+        O(sealed batches)."""
+        oldest = [b.oldest_us for b in self._sealed]
+        if self._pending:
+            oldest.append(self._oldest_us)
+        for batch in (self._converting, self._inflight):
+            if batch is not None:
+                oldest.append(batch.oldest_us)
+        held = self.backlog.oldest_held_us
+        if held is not None:
+            oldest.append(held)
+        return min(oldest, default=now_us)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write until the channel is closed and everything is stored (or journaled)."""
@@ -228,6 +258,8 @@ class Writer:
                 await self._intake()
         finally:
             self._journal_everything()  # only non-empty if cancelled before the flush finished
+            self.stats.rows_dropped += self.backlog.release(trio.current_time())
+            self.stats.rows_held = self.backlog.held_rows
             self.journal.close()
 
     # -- intake ----------------------------------------------------------------------------
@@ -246,10 +278,13 @@ class Writer:
         self._seal()
         self._closed = True
         self._wake.set()
+        if self._ping_scope is not None:
+            self._ping_scope.cancel()  # shutting down: no waiting for a store that is down
 
     def _add(self, item: Item) -> None:
         if not self._pending:
             self._oldest = trio.current_time()
+            self._oldest_us = time.time_ns() // 1000
         self._pending.append(item)
         count = len(item[1])
         self._pending_rows += count
@@ -263,7 +298,7 @@ class Writer:
         items, rows = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
         self._batches += 1
-        batch = _Batch(self._prefix, self._batches, self._batches, items, rows)
+        batch = _Batch(self._prefix, self._batches, self._batches, items, rows, self._oldest_us)
         self._sealed.append(batch)
         self._sealed_rows += batch.rows
         if self.outage or self._sealed_rows > self.max_pending_rows:
@@ -286,7 +321,7 @@ class Writer:
             self._sealed_rows -= more.rows
             items.extend(more.items)
             rows, last = rows + more.rows, more.last
-        return _Batch(self._prefix, batch.first, last, items, rows)
+        return _Batch(self._prefix, batch.first, last, items, rows, batch.oldest_us)
 
     def _take_columns(self, batch: _Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
         """Keep a batch's converted columns; dead-letter its bad rows. False if none is left."""
@@ -299,7 +334,7 @@ class Writer:
         return columns is not None
 
     def _spill(self) -> None:
-        """Move every sealed batch to the journal (oldest first), keeping memory bounded."""
+        """Move every sealed batch to the backlog (oldest first), keeping memory bounded."""
         while self._sealed:
             batch = self._sealed.popleft()
             self._sealed_rows -= batch.rows
@@ -307,24 +342,24 @@ class Writer:
                 batch, convert_items(self._convert, batch.items, self.run_id)
             ):
                 assert batch.columns is not None
-                self._to_journal(batch.token, batch.columns)
+                self._to_journal(batch.token, batch.columns, batch.oldest_us)
 
-    def _to_journal(self, token: str, columns: Columns) -> None:
+    def _to_journal(self, token: str, columns: Columns, oldest_us: int) -> None:
         rows = row_count(columns)
-        try:
-            self.journal.append(token, columns, trio.current_time())
-        except (JournalFull, OSError) as e:
-            self.stats.rows_dropped += rows
-            self.stats.last_error = str(e)
-            log.error("%s: %d rows dropped, journal unavailable: %s", self.table.name, rows, e)
-        else:
+        outcome = self.backlog.put(token, columns, oldest_us, trio.current_time())
+        if outcome is Outcome.JOURNALED:
             self.stats.rows_journaled += rows
+        elif outcome is Outcome.DROPPED:
+            self.stats.rows_dropped += rows
+            self.stats.last_error = self.backlog.last_error
+        self.stats.rows_held = self.backlog.held_rows
 
     def _journal_everything(self) -> None:
-        if self._converting is not None:  # cancelled between two slices: journal it first
-            self._sealed.appendleft(self._converting)
-            self._sealed_rows += self._converting.rows
-            self._converting = None
+        for batch in (self._inflight, self._converting):  # cut short: journaled first
+            if batch is not None:
+                self._sealed.appendleft(batch)
+                self._sealed_rows += batch.rows
+        self._inflight = self._converting = None
         if self._pending:
             self._seal()
         self._spill()
@@ -335,12 +370,16 @@ class Writer:
     async def _insert_loop(self) -> None:
         while True:
             if self.outage:
+                if self._closed:  # shutting down with ClickHouse down: journal, then end
+                    self._journal_everything()
+                    return
                 await self._probe()
-            elif self.journal.pending:
-                token, columns = self.journal.peek()
+            elif self.backlog.pending:
+                token, columns = self.backlog.peek()
                 if await self._deliver(token, columns):
-                    self.journal.pop()
+                    self.backlog.pop()
                     self.stats.rows_replayed += row_count(columns)
+                    self.stats.rows_held = self.backlog.held_rows
             elif self._sealed:
                 batch = self._converting = self._take_sealed()
                 converted = await convert_in_slices(self._convert, batch.items, self.run_id)
@@ -348,8 +387,11 @@ class Writer:
                 if not self._take_columns(batch, converted):
                     continue
                 assert batch.columns is not None
-                if not await self._deliver(batch.token, batch.columns):
-                    self._to_journal(batch.token, batch.columns)
+                self._inflight = batch
+                delivered = await self._deliver(batch.token, batch.columns)
+                self._inflight = None
+                if not delivered:
+                    self._to_journal(batch.token, batch.columns, batch.oldest_us)
                     self._spill()  # keep batch order: everything sealed follows it
             elif self._closed:
                 return
@@ -358,17 +400,23 @@ class Writer:
                 self._wake = trio.Event()
 
     async def _probe(self) -> None:
-        with trio.move_on_after(self.probe_interval_secs):
-            while True:  # fsync the journal tail while waiting
+        with trio.move_on_after(self.probe_interval_secs) as self._ping_scope:
+            while not self._closed:  # fsync the journal tail while waiting
                 await trio.sleep(min(self.probe_interval_secs, self.journal.fsync_interval_secs))
                 if self.journal.dirty:
                     self.journal.sync(trio.current_time())
-        if await self.store.ping():
+        alive = False
+        if not self._closed:
+            with trio.move_on_after(self.probe_interval_secs * 4) as self._ping_scope:
+                alive = await self.store.ping()
+        self._ping_scope = None
+        if alive and not self._shutting_down():
             log.info("%s: ClickHouse is back, replaying %d journaled batches",
                      self.table.name, self.journal.pending)  # fmt: skip
             self.outage = False
-        elif self._closed:
-            self._journal_everything()
+
+    def _shutting_down(self) -> bool:
+        return self._closed
 
     async def _deliver(self, token: str, columns: Columns) -> bool:
         """Insert with retries; False when ClickHouse stayed unavailable (outage begins)."""
@@ -416,9 +464,10 @@ class Writer:
                 except StorageRejected as e:
                     why = str(e)
                 except StorageUnavailable:
-                    self._to_journal(piece_token, piece)
+                    oldest_us = time.time_ns() // 1000
+                    self._to_journal(piece_token, piece, oldest_us)
                     for rest_token, rest, _ in stack:
-                        self._to_journal(rest_token, rest)
+                        self._to_journal(rest_token, rest, oldest_us)
                     self.outage = True
                     return
                 else:

@@ -1,7 +1,15 @@
-"""Every table's writer, their channels and journals, started and stopped together."""
+"""Every table's writer, their channels and journals, started and stopped together.
+
+Nothing is lost silently: every batch a writer drops (its journal and its memory budget both
+full) and every journal record found damaged at start becomes an `ob_gap_events` row with
+`asset_id` '' (every asset of that table), `reason` `dropped:<table>` or `corrupt:<table>`,
+the span of the lost rows' times as detected/resolved, resolution `lost` and the row count and
+cause in `detail` (JSON). Losses of the gap table itself can only be logged.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -10,9 +18,25 @@ import msgspec
 import trio
 
 from polymon.config import StorageConfig
-from polymon.storage.journal import Journal
-from polymon.storage.rows import DEAD_LETTERS, TABLES, Item, Table
+from polymon.core.model import GapEvent
+from polymon.storage.journal import Journal, Loss
+from polymon.storage.rows import DEAD_LETTERS, GAPS, TABLES, Item, Table
 from polymon.storage.writer import DeadLetter, Inserter, Writer
+
+log = logging.getLogger("polymon.storage")
+_LAST = (GAPS, DEAD_LETTERS)  # stopped after the others: they take what the others lose
+_LAST_NAMES = frozenset(t.name for t in _LAST)
+_encode = msgspec.json.Encoder().encode
+
+
+def loss_gap(loss: Loss) -> GapEvent:
+    """The ob_gap_events row recording a loss (see the module docstring)."""
+    kind = "corrupt" if "corrupt" in loss.reason or "damaged" in loss.reason else "dropped"
+    detail = _encode({"table": loss.table, "rows": loss.rows, "cause": loss.reason[:500]})
+    return GapEvent(
+        asset_id="", market="", reason=f"{kind}:{loss.table}", detected_us=loss.first_us,
+        resolved_us=max(loss.last_us, loss.first_us, 1), how="lost", detail=detail.decode(),
+    )  # fmt: skip
 
 
 class WriterSet:
@@ -39,8 +63,20 @@ class WriterSet:
                 max_pending_rows=cfg.max_pending_rows, attempts=cfg.insert_attempts,
                 probe_interval_secs=cfg.probe_interval_secs,
                 dead_letter=None if table is DEAD_LETTERS else self._dead_letter,
+                on_loss=None if table is GAPS else self._record_loss,
             )  # fmt: skip
         self.dead_letters_dropped = 0
+        self.losses_unrecorded = 0
+        for writer in self.writers.values():  # damage the journals' scans found
+            for loss in writer.journal.take_losses():
+                self._record_loss(loss)
+
+    def _record_loss(self, loss: Loss) -> None:
+        try:
+            self.send[GAPS.name].send_nowait((0, [loss_gap(loss)]))
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.losses_unrecorded += 1
+            log.error("a loss of %s could not be recorded as a gap row: %s", loss.table, loss)
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         try:
@@ -59,25 +95,27 @@ class WriterSet:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run every writer until its channel closes and its rows are stored or journaled.
 
-        The dead-letter writer outlives the others, which may still reject rows while they
-        flush.
+        The dead-letter and gap writers outlive the others, which may still reject rows (or
+        lose some) while they flush.
         """
         try:
             async with trio.open_nursery() as outer:
-                await outer.start(self.writers[DEAD_LETTERS.name].run, name="writer-dead")
+                for table in _LAST:
+                    await outer.start(self.writers[table.name].run, name=f"writer-{table.name}")
                 async with trio.open_nursery() as nursery:
                     for name, writer in self.writers.items():
-                        if name != DEAD_LETTERS.name:
+                        if name not in _LAST_NAMES:
                             await nursery.start(writer.run, name=f"writer-{name}")
                     task_status.started()
-                self.send[DEAD_LETTERS.name].close()
+                for table in _LAST:
+                    self.send[table.name].close()
         finally:
             self.done.set()
 
     def close_intake(self) -> None:
         """Stop accepting rows: each writer flushes what it has and ends."""
         for name, send in self.send.items():
-            if name != DEAD_LETTERS.name:
+            if name not in _LAST_NAMES:
                 send.close()
 
     def stats(self) -> dict[str, Any]:
@@ -85,12 +123,19 @@ class WriterSet:
         out: dict[str, Any] = {}
         for name, w in self.writers.items():
             entry = msgspec.structs.asdict(w.stats)
+            counters = msgspec.structs.asdict(w.journal.counters)
             entry.update(
                 backlog_rows=w.backlog_rows, journal_batches=w.journal.pending,
                 journal_bytes=w.journal.pending_bytes, outage=w.outage,
+                **{f"journal_{k}": v for k, v in counters.items()},
             )  # fmt: skip
             out[name] = entry
         return out
+
+    def durable_through_us(self, now_us: int) -> int:
+        """Wall time (µs) before which every row handed to any writer is inserted or
+        journaled (see Writer.durable_through_us)."""
+        return min(w.durable_through_us(now_us) for w in self.writers.values())
 
     @property
     def unavailable(self) -> bool:

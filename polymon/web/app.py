@@ -43,10 +43,14 @@ decimal strings."""
 
 async def _drain_body(response: Response) -> None:
     """Read whatever is left of the request body (a 401, 405 or 429 answered before reading
-    it): hypercorn otherwise stalls the next request on a keep-alive connection."""
+    it): hypercorn otherwise stalls the next request on a keep-alive connection. After a 408
+    (the body was too slow) nothing more is waited for."""
+    if response.status_code == 408:
+        response.headers["Connection"] = "close"
+        return
     try:
         await request.get_data(cache=False, as_text=False, parse_form_data=False)
-    except HTTPException:  # too large: do not read it, do not reuse the connection
+    except HTTPException:  # too large or too slow: do not reuse the connection
         response.headers["Connection"] = "close"
 
 
@@ -67,6 +71,7 @@ def create_app(
     cfg = http or HttpConfig()
     app = QuartTrio("polymon", static_folder=None)  # /static/ is served by web.ui
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.config["BODY_TIMEOUT"] = cfg.body_timeout_secs
     openapi.install(app, title="polymon", version=version, description=DESCRIPTION)
     guard = Guard(cfg, keys)
     metrics = HttpMetrics()

@@ -1,16 +1,20 @@
 """The alert event buffer behind the SSE stream: a ring of recent events and live subscribers.
 
-Every published event gets the next integer id. The last `size` events stay in a ring for
-`Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has left the
-ring gets `event: reset` first. Subscribers read from bounded channels: a subscriber that
-falls `queue_size` events behind is dropped (its stream ends) rather than waited for, so a slow
-client never slows publishing.
+Every published event gets the next integer id, counting up from `first_id`: the service
+starts each run's ids above every id of the runs before (the wall clock in µs; see
+service/runstate.py), so an id names one event for good. The last `size` events stay in a
+ring for `Last-Event-ID` replay and `GET /api/v1/triggers/events`; a reconnect whose id has
+left the ring, or was never handed out by this run (another run's, or a made-up one), gets
+`event: reset` first. Subscribers read from bounded channels: a subscriber that falls
+`queue_size` events behind is dropped (its stream ends, and its `on_drop` closes its
+connection) rather than waited for, so a slow client never slows publishing nor keeps its
+buffers.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 import trio
@@ -41,21 +45,24 @@ HEARTBEAT = b": hb\n\n"
 
 
 class Subscriber:
-    """One live stream's end of the buffer."""
+    """One live stream's end of the buffer; `on_drop` runs if it is dropped for falling
+    behind (synchronously, from `publish`)."""
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, on_drop: Callable[[], None] | None = None) -> None:
         self.send, self.receive = trio.open_memory_channel[Event](queue_size)
         self.dropped = False
+        self.on_drop = on_drop
 
 
 class EventBuffer:
     """Ring buffer plus fan-out; `publish` is synchronous and never blocks. O(subscribers)."""
 
-    def __init__(self, size: int = 100, queue_size: int = 1000) -> None:
+    def __init__(self, size: int = 100, queue_size: int = 1000, *, first_id: int = 1) -> None:
         self.ring: deque[Event] = deque(maxlen=size)
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
-        self.next_id = 1
+        self.first_id = first_id
+        self.next_id = first_id
         self.published = 0
         self.dropped_subscribers = 0
         self.closed = trio.Event()
@@ -82,10 +89,12 @@ class EventBuffer:
         sub.dropped = True
         self.dropped_subscribers += 1
         self.unsubscribe(sub)
+        if sub.on_drop is not None:
+            sub.on_drop()
 
-    def subscribe(self) -> Subscriber:
+    def subscribe(self, on_drop: Callable[[], None] | None = None) -> Subscriber:
         """A new live subscriber (call `unsubscribe` when its stream ends)."""
-        sub = Subscriber(self.queue_size)
+        sub = Subscriber(self.queue_size, on_drop)
         self.subscribers.add(sub)
         return sub
 
@@ -95,10 +104,16 @@ class EventBuffer:
         sub.send.close()
 
     def since(self, last_id: int) -> list[Event] | None:
-        """Events after `last_id`, or None when some of them have already left the ring."""
-        if not self.ring or last_id >= self.ring[-1].id:
+        """Events after `last_id`; None (the client must reset) when some of them have left
+        the ring or `last_id` was not handed out by this buffer (another run's id). 0 asks
+        for every event since this run's first."""
+        if last_id == 0:
+            last_id = self.first_id - 1
+        if not self.first_id - 1 <= last_id < self.next_id:
+            return None
+        if last_id >= self.next_id - 1:
             return []
-        if last_id < self.ring[0].id - 1:
+        if not self.ring or last_id < self.ring[0].id - 1:
             return None
         return [e for e in self.ring if e.id > last_id]
 

@@ -82,7 +82,7 @@ class Guard:
         if view is not None and getattr(view, PROTECTED, False):
             if identity is None:
                 return error(401, "unauthorized", "an X-API-Key header or a session is required")
-            if identity.via == "cookie" and not self._origin_ok():
+            if identity.via == "cookie" and not self.origin_ok():
                 return error(403, "forbidden", "cross-origin request with a session cookie")
         return None
 
@@ -114,7 +114,9 @@ class Guard:
             f" retry in {decision.retry_after_secs} s"
         )
 
-    def _origin_ok(self) -> bool:
+    def origin_ok(self) -> bool:
+        """Whether the current request may come from where its Origin/Referer says (the
+        CSRF check of cookie-authenticated writes; see sessions.origin_allowed)."""
         return origin_allowed(
             request.method,
             request.headers.get("Origin"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import trio
 
@@ -17,26 +17,34 @@ def last_event_id(value: str | None) -> int | None:
 
 
 async def sse_stream(
-    buffer: EventBuffer, last_id: int | None, heartbeat_secs: float
+    buffer: EventBuffer,
+    last_id: int | None,
+    heartbeat_secs: float,
+    on_drop: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one client: replay after `last_id`, then live events.
 
-    Subscribes before reading the ring so nothing published in between is missed; ids at or
-    below the last one sent are skipped, so nothing is sent twice. Ends when the buffer is
-    closed (shutdown) or the client is dropped for falling behind.
+    Subscribes and reads the ring at once (no await in between), so every event is either in
+    the replay or queued for the live part; ids at or below the last one sent are skipped, so
+    nothing is sent twice. After a `reset` (an id from another run, or too old) the client
+    gets every event from its subscription on. Ends when the buffer is closed (shutdown) or
+    the client is dropped for falling behind; then `on_drop` runs at once (the route passes
+    what closes the connection: a client that stopped reading would otherwise hold it).
     """
-    sub = buffer.subscribe()
+    sub = buffer.subscribe(on_drop)
+    baseline = buffer.next_id - 1  # every later event reaches `sub`
+    replay = None if last_id is None else buffer.since(last_id)
     try:
         yield b"retry: 2000\n\n"
-        sent = buffer.next_id - 1 if last_id is None else last_id
+        sent = baseline
         if last_id is not None:
-            replay = buffer.since(last_id)
             if replay is None:
                 yield encode_reset(last_id)
-                replay = []
-            for old in replay:
-                yield encode_sse(old)
-                sent = old.id
+            else:
+                sent = last_id
+                for old in replay:
+                    yield encode_sse(old)
+                    sent = old.id
         while not buffer.closed.is_set():
             event: Event | None = None
             with trio.move_on_after(heartbeat_secs):

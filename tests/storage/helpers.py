@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 import time
+from pathlib import Path
 from typing import Any
 
 from polymon.errors import StorageUnavailable
+from polymon.storage.journal import HEADER_SIZE, MAGIC
 from polymon.storage.rows import Columns, Table
 from polymon.storage.store import Store
 
@@ -56,3 +59,18 @@ class FaultyStore:
 
     async def ping(self) -> bool:
         return not self.down and await self.store.ping()
+
+
+_HEAD = struct.Struct("<4sIIqqI")
+
+
+def journal_records(path: Path) -> list[tuple[int, int, int, int, int]]:
+    """(offset, total length, rows, first µs, last µs) of each record of a journal file."""
+    data = path.read_bytes()
+    out, offset = [], 0
+    while offset < len(data):
+        magic, length, rows, first_us, last_us, _crc = _HEAD.unpack_from(data, offset)
+        assert magic == MAGIC
+        out.append((offset, HEADER_SIZE + length, rows, first_us, last_us))
+        offset += HEADER_SIZE + length
+    return out

@@ -98,14 +98,16 @@ async def test_status_routes_report_the_running_service(api: Api) -> None:
     assert isinstance(cron, dict)
     metrics = (await c.get("/do/metrics")).json()
     assert len(metrics["shards"]) == 3
-    checks = (await c.get("/test/all")).json()
+    for check in ("all", "websocket", "clickhouse"):  # they reach out: keyed
+        assert_error(await c.get(f"/test/{check}"), 401)
+    checks = (await c.get("/test/all", headers=api.auth)).json()
     assert [ch["name"] for ch in checks["checks"]] == ["websocket", "clickhouse"]
     assert checks["ok"], checks
-    ws = (await c.get("/test/websocket")).json()["checks"][0]
+    ws = (await c.get("/test/websocket", headers=api.auth)).json()["checks"][0]
     assert ws["ok"]
     assert ws["detail"]["first_frame_ms"] is not None
     assert ws["duration_ms"] > 0
-    ch = (await c.get("/test/clickhouse")).json()["checks"][0]
+    ch = (await c.get("/test/clickhouse", headers=api.auth)).json()["checks"][0]
     assert ch["ok"]
     assert ch["detail"]["ping_ms"] >= 0
     text = (await c.get("/metrics")).text
@@ -323,7 +325,12 @@ async def test_session_cookie_stands_in_for_the_key_with_an_origin_check(api: Ap
         )
         ok = await browser.post("/admin/init-triggers", headers={"Origin": origin})
         assert ok.status_code == 200
-        out = await browser.delete("/api/v1/auth")
+        # Logout is a cookie-authenticated write too: another site cannot end the session.
+        assert_error(await browser.delete("/api/v1/auth"), 403)
+        evil = {"Origin": "https://evil.example"}
+        assert_error(await browser.delete("/api/v1/auth", headers=evil), 403)
+        assert (await browser.get("/triggers")).status_code == 200  # still logged in
+        out = await browser.delete("/api/v1/auth", headers={"Origin": origin})
         assert out.json() == {"deleted": 1}
     async with httpx.AsyncClient(base_url=api.handle.http_url, cookies=jar) as replayed:
         assert_error(await replayed.get("/triggers"), 401)

@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from polymon.errors import BadRequest
+from polymon.config import load_config
+from polymon.errors import BadRequest, StateFileError
+from polymon.service.api import ServiceApi
+from polymon.service.main import Service
+from polymon.web.app import create_app
 from polymon.web.keys import KeyStore
 
 
@@ -66,3 +71,50 @@ def test_keys_created_by_the_cli_are_seen_by_a_running_store(tmp_path: Path) -> 
     record = running.verify(key)
     assert record is not None
     assert (record.name, record.tier) == ("bot", "free")
+
+
+def test_an_unreadable_key_file_at_start_is_an_error_naming_it(tmp_path: Path) -> None:
+    KeyStore(tmp_path).create("a", "pro")
+    (tmp_path / "keys.json").write_bytes(b'{"1234": {"key_id": ')
+    with pytest.raises(StateFileError, match=r"keys\.json") as raised:
+        KeyStore(tmp_path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_key_file_broken_while_running_keeps_the_keys_last_read(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path)
+    record, key = store.create("a", "pro")
+    path = tmp_path / "keys.json"
+    good = path.read_bytes()
+    path.write_bytes(b"\x00garbage")
+    os.utime(path, (1, 1))  # a new version, whatever the clock's resolution
+    assert store.verify(key) == record  # no exception: requests are not failed by it
+    assert store.verify(key) == record
+    assert store.reload_errors == 1  # logged once per bad version
+    path.write_bytes(good)
+    os.utime(path, (2, 2))
+    assert store.verify(key) == record
+    path.write_bytes(b"[")
+    os.utime(path, (3, 3))
+    with pytest.raises(StateFileError):  # creating a key never rewrites an unreadable file
+        store.create("b", "pro")
+    assert path.read_bytes() == b"["
+
+
+async def test_keyed_requests_are_served_while_the_key_file_is_broken(tmp_path: Path) -> None:
+    cfg = load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)},
+                                                    "storage": {"enabled": False}})  # fmt: skip
+    keys = KeyStore(tmp_path)
+    _, key = keys.create("a", "pro")
+    async with httpx.AsyncClient() as http:
+        service = Service(cfg, http)
+        app = create_app(ServiceApi(service, None, cfg), service.events, triggers=service.alerts,
+                         keys=keys, http=cfg.http)  # fmt: skip
+        client = app.test_client()
+        (tmp_path / "keys.json").write_bytes(b"{not json")
+        os.utime(tmp_path / "keys.json", (1, 1))
+        for _ in range(3):
+            response = await client.get("/triggers", headers={"X-API-Key": key})
+            assert response.status_code == 200
+        assert (await client.get("/triggers", headers={"X-API-Key": "pm_x_y"})).status_code == 401
+        service.webhooks.close()

@@ -7,7 +7,7 @@ from quart import Blueprint, Response, g, request
 
 from polymon.errors import NotFound
 from polymon.web.context import Context
-from polymon.web.http import body, decode, json_response, query, raw_body
+from polymon.web.http import body, decode, error, json_response, query, raw_body
 from polymon.web.httpmetrics import HttpMetrics
 from polymon.web.models import (
     AuthOut,
@@ -107,8 +107,11 @@ def blueprint(ctx: Context, metrics: HttpMetrics) -> Blueprint:
     @bp.delete("/api/v1/auth")
     @api(ok=Deleted)
     async def logout() -> Response:
-        """End the browser session and clear its cookie."""
+        """End the browser session and clear its cookie (403 from another site's page: the
+        same Origin check as every cookie-authenticated write)."""
         session_id = request.cookies.get(COOKIE_NAME, "")
+        if session_id and not ctx.guard.origin_ok():
+            return error(403, "forbidden", "cross-origin logout with a session cookie")
         revoked = ctx.guard.sessions.revoke(session_id) if session_id else False
         response = json_response(Deleted(int(revoked)))
         response.headers["Set-Cookie"] = cookie_header("", 0, request.scheme == "https")

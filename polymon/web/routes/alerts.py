@@ -38,6 +38,7 @@ from polymon.web.models import (
     TriggerList,
 )
 from polymon.web.openapi import api
+from polymon.web.server import connection_aborter
 from polymon.web.sse import last_event_id, sse_stream
 
 
@@ -126,8 +127,11 @@ def blueprint(ctx: Context) -> Blueprint:
         q = query(SseQuery)
         header = last_event_id(request.headers.get("Last-Event-ID"))
         last = header if header is not None else q.last_event_id
+        # A dropped subscriber (it stopped reading) gets its HTTP/1 connection closed; under
+        # HTTP/2 other streams share the connection, so only the stream ends.
+        abort = connection_aborter() if request.http_version in ("1.0", "1.1") else None
         response = await make_response(
-            sse_stream(buffer, last, ctx.heartbeat_secs),
+            sse_stream(buffer, last, ctx.heartbeat_secs, abort),
             {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
              "X-Accel-Buffering": "no"},
         )  # fmt: skip

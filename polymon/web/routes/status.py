@@ -1,5 +1,6 @@
 """Health and diagnostics: /health, /health/subscriptions, /shards/status, /cron/health,
-/do/metrics and the /test/* checks."""
+/do/metrics and the /test/* checks (protected: they reach out to the venue and the store
+and report what they saw)."""
 
 from __future__ import annotations
 
@@ -60,19 +61,19 @@ def blueprint(ctx: Context) -> Blueprint:
         return json_response({"ok": ok, "checks": checks})
 
     @bp.get("/test/all")
-    @api(ok=ChecksOut)
+    @api(ok=ChecksOut, protected=True)
     async def test_all() -> Response:
         """Run every diagnostic (WebSocket, ClickHouse) and report each with its timing."""
         return await run(list(CHECKS))
 
     @bp.get("/test/websocket")
-    @api(ok=ChecksOut)
+    @api(ok=ChecksOut, protected=True)
     async def test_websocket() -> Response:
         """Open a WebSocket to the venue, subscribe one tracked token, time the first book."""
         return await run(["websocket"])
 
     @bp.get("/test/clickhouse")
-    @api(ok=ChecksOut)
+    @api(ok=ChecksOut, protected=True)
     async def test_clickhouse() -> Response:
         """Ping ClickHouse, count recent rows and report the writers' state, with timings."""
         return await run(["clickhouse"])
