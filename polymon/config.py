@@ -53,6 +53,8 @@ class PolymarketConfig(Section, frozen=True):
     max_markets: cap on markets subscribed at bootstrap (0 = every active market).
     shards: number of shard tasks; assets are assigned by a stable hash of the asset id.
     max_assets_per_connection: Polymarket silently drops initial snapshots above ~500.
+    connection_open_batch / connection_stagger_secs: new connections open in parallel batches
+      of this many, one batch every this long (across all shards), as soon as they are needed.
     """
 
     ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
@@ -68,6 +70,7 @@ class PolymarketConfig(Section, frozen=True):
     reconnect_max_secs: PositiveFloat = 30.0
     healthy_after_secs: PositiveFloat = 60.0
     connection_stagger_secs: NonNegFloat = 0.25
+    connection_open_batch: PositiveInt = 16
     http_timeout_secs: PositiveFloat = 15.0
     gamma_page_limit: Annotated[int, msgspec.Meta(gt=0, le=100)] = 100
     metadata_refresh_secs: NonNegFloat = 3600.0

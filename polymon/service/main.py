@@ -39,7 +39,7 @@ from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
 from polymon.polymarket.feed import FeedActivity
-from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
+from polymon.polymarket.gamma import GammaMarket, PageSink, asset_metas, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.api import ServiceApi
@@ -48,7 +48,7 @@ from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
-from polymon.service.shards import Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.shards import OpenPacer, Shard, Sinks, Tagged, shard_of, wall_us
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
@@ -108,6 +108,8 @@ class Service:
         self._owner: dict[str, int] = {}  # asset id -> shard index
         rng = random.Random(seed)
         policy = policy_from(cfg)
+        pm = cfg.polymarket
+        pacer = OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
         self.shards = [
             Shard(
                 i,
@@ -119,6 +121,7 @@ class Service:
                 rng=random.Random(rng.random()),
                 gap_log=self.gap_log,
                 on_fired=self._deliver_fired,
+                pacer=pacer,
             )
             for i in range(cfg.polymarket.shards)
         ]
@@ -250,10 +253,16 @@ class Service:
 
     async def bootstrap(self) -> int:
         """Subscribe every active, open market from Gamma (capped by polymarket.max_markets),
-        spread over the shards by market; returns how many tokens were new."""
-        markets = await self._fetch_markets()
+        spread over the shards by market, page by page as the listing arrives (the first
+        books are live while later pages load); returns how many tokens were new."""
         done = self.lifecycle.state.done  # resolved while Gamma may still list them as open
-        added = await self.subscribe(m for m in asset_metas(markets) if m.market not in done)
+        added = 0
+
+        async def subscribe_page(page: list[GammaMarket]) -> None:
+            nonlocal added
+            added += await self.subscribe(m for m in asset_metas(page) if m.market not in done)
+
+        markets = await self._fetch_markets(subscribe_page)
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
 
@@ -343,15 +352,22 @@ class Service:
         log.info("metadata refresh: %d markets", count)
         return count
 
-    async def _fetch_markets(self) -> list[GammaMarket]:
-        """Every active, open market from Gamma, also queued for market_metadata."""
+    async def _fetch_markets(self, on_page: PageSink | None = None) -> list[GammaMarket]:
+        """Every active, open market from Gamma, queued for market_metadata page by page (and
+        handed to `on_page`) as the listing arrives."""
         pm = self.cfg.polymarket
+
+        async def page_done(page: list[GammaMarket]) -> None:
+            now_us = wall_us()
+            self._store_metadata([metadata_row(m, now_us) for m in page])
+            if on_page is not None:
+                await on_page(page)
+
         markets = await fetch_active_markets(
-            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
-        )
+            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets,
+            on_page=page_done,
+        )  # fmt: skip
         self.lifecycle.remember(markets)
-        now_us = wall_us()
-        self._store_metadata([metadata_row(m, now_us) for m in markets])
         return markets
 
     def _store_metadata(self, rows: list[MetadataRow]) -> None:

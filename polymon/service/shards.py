@@ -123,6 +123,26 @@ class Outlets:
         }  # fmt: skip
 
 
+class OpenPacer:
+    """Spaces out new connections: parallel batches of at most `batch`, one batch every
+    `interval_secs` on trio's clock, each as soon as it is needed (shared by every shard)."""
+
+    def __init__(self, batch: int, interval_secs: float) -> None:
+        self.batch = batch
+        self.interval_secs = interval_secs
+        self._slot = float("-inf")  # when the current batch opens
+        self._taken = 0
+
+    def delay(self, now: float) -> float:
+        """Reserve an opening; returns how long (seconds) the connection waits for it. O(1)."""
+        if now >= self._slot + self.interval_secs:
+            self._slot, self._taken = now, 0  # the last batch is history: this one opens now
+        elif self._taken >= self.batch:
+            self._slot, self._taken = self._slot + self.interval_secs, 0
+        self._taken += 1
+        return max(0.0, self._slot - now)
+
+
 class Shard:
     """One shard: books for a stable subset of assets and the connections that feed them."""
 
@@ -138,6 +158,7 @@ class Shard:
         rng: random.Random | None = None,
         gap_log: deque[GapEvent] | None = None,
         on_fired: FiredSink | None = None,
+        pacer: OpenPacer | None = None,
     ) -> None:
         self.index = index
         self.cfg = cfg
@@ -151,6 +172,8 @@ class Shard:
         self.rng = rng or random.Random()
         self.gap_log = gap_log if gap_log is not None else deque(maxlen=1000)
         self.connections: list[Connection] = []
+        pm = cfg.polymarket
+        self.pacer = pacer or OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -229,7 +252,7 @@ class Shard:
             on_down=self._on_down,
             data_silence_secs=self.cfg.integrity.data_silence_secs,
             rng=self.rng,
-            start_delay_secs=self.cfg.polymarket.connection_stagger_secs * len(self.connections),
+            start_delay_secs=self.pacer.delay(trio.current_time()),
         )
         self.connections.append(conn)
         self._nursery.start_soon(conn.run, name=conn.name)
