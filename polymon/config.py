@@ -112,7 +112,9 @@ class StorageConfig(Section, frozen=True):
     names none (always for chdb). Writers flush a batch at `batch_max_rows` rows or when its
     oldest row is `batch_max_age_secs` old; a batch that still fails after `insert_attempts`
     goes to the journal under data_dir (at most `journal_max_bytes`), replayed when ClickHouse
-    answers again. `snapshot_interval_secs` = 0 disables periodic L2 snapshots.
+    answers again. Every `snapshot_interval_secs` each book that changed since its last
+    snapshot row gets one, and every book gets a keyframe row once per
+    `keyframe_interval_secs` (0 = no keyframes); `snapshot_interval_secs` = 0 disables both.
     """
 
     url: str = ""
@@ -130,6 +132,7 @@ class StorageConfig(Section, frozen=True):
     journal_max_bytes: PositiveInt = 2 << 30
     journal_fsync_interval_secs: NonNegFloat = 1.0
     snapshot_interval_secs: NonNegFloat = 60.0
+    keyframe_interval_secs: NonNegFloat = 3600.0
     channel_batches: PositiveInt = 10_000
     query_timeout_secs: PositiveFloat = 30.0
 

@@ -125,6 +125,15 @@ class OrderBook:
         book = self.bids if side == BID else self.asks
         return list(map(book.__getitem__, self._best_prices(side, limit)))
 
+    def side_units(self, side: int) -> tuple[list[int], list[float]]:
+        """One side's prices (1e-6 units) and sizes, best first, as two parallel lists.
+
+        For storage rows: the exact integer keys, no string parsing. Runtime complexity: O(n).
+        """
+        book = self.bids if side == BID else self.asks
+        prices = list(self._best_prices(side, None))
+        return prices, [book[p][2] for p in prices]
+
     def depth(self, side: int, levels: int) -> float:
         """Total size of the best `levels` levels of one side.
 

@@ -49,6 +49,7 @@ from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
 from polymon.service.shards import OpenPacer, Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
@@ -155,8 +156,9 @@ class Service:
             "metadata_refresh", cfg.polymarket.metadata_refresh_secs if stored else 0,
             self.refresh_metadata,
         )  # fmt: skip
+        self.snapshots = Snapshotter(self.shards, cfg.storage)
         self.scheduler.add(
-            "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshot
+            "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshots.run
         )
         self.scheduler.add(
             "lifecycle_check", cfg.lifecycle.poll_interval_secs, self.lifecycle.check_job
@@ -337,14 +339,6 @@ class Service:
         """Hand every shard's pending rows to the sinks now (used at shutdown)."""
         for shard in self.shards:
             shard.flush()
-
-    async def snapshot(self, reason: str = "periodic") -> int:
-        """Queue a full L2 snapshot row of every synced book; returns the row count."""
-        rows = 0
-        for shard in self.shards:
-            rows += shard.snapshot(reason)
-            await trio.lowlevel.checkpoint()  # 10k books: let the readers run between shards
-        return rows
 
     async def refresh_metadata(self) -> int:
         """Fetch every active market from Gamma into market_metadata; returns the count."""

@@ -236,12 +236,6 @@ class Shard:
             for asset_id in due:  # the scheduler is saturated: try again next interval
                 self.state.resync_failed(asset_id)
 
-    def snapshot(self, reason: str = "periodic") -> int:
-        """Queue a full L2 snapshot row of each of this shard's synced books; returns rows."""
-        rows = self.state.snapshots(trio.current_time(), wall_us(), reason)
-        self.sinks.snapshots.put(rows)
-        return len(rows)
-
     def _open_connection(self) -> Connection:
         assert self._nursery is not None, "Shard.run must be started first"
         conn = Connection(
