@@ -3,6 +3,8 @@ per keyframe cycle, and the rows made in small slices spread over half the inter
 
 from __future__ import annotations
 
+import itertools
+
 import trio
 import trio.testing
 
@@ -64,7 +66,7 @@ async def test_only_changed_books_in_paced_slices_and_every_book_once_a_keyframe
                    for _at, batch in puts)  # fmt: skip
         times = [at for at, _batch in puts]
         assert len(times) == first.slices > 2
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) - min(gaps) < 1e-6
         for _ in range(3):  # nothing changed since: keyframes only
             puts.clear()
