@@ -43,6 +43,7 @@ from polymon.polymarket.gamma import GammaMarket, PageSink, asset_metas, fetch_a
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.api import ServiceApi
+from polymon.service.census import Census
 from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.records import metadata_row
@@ -157,6 +158,7 @@ class Service:
             self.refresh_metadata,
         )  # fmt: skip
         self.snapshots = Snapshotter(self.shards, cfg.storage)
+        self.census = Census(self.shards)
         self.scheduler.add(
             "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshots.run
         )
@@ -275,15 +277,11 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Counts for /health: tracked assets, open connections, fresh books."""
-        now = trio.current_time()
-        statuses: Counter[str] = Counter()
-        for shard in self.shards:
-            for state in shard.state.assets.values():
-                statuses[shard.state.status(state, now)] += 1
+        statuses = self.census.totals()  # as of its last pass: no walk over every asset here
         conns = [c for s in self.shards for c in s.connections]
         return {
-            "assets": sum(statuses.values()),
-            "books": dict(statuses),
+            "assets": sum(len(s.state.assets) for s in self.shards),
+            "books": {status: n for status, n in statuses.items() if n},
             "connections": len(conns),
             "connections_open": sum(c.state == "open" for c in conns),
             "bootstrapped": self.bootstrapped.is_set(),
@@ -295,7 +293,7 @@ class Service:
     def subscriptions(self) -> dict[str, Any]:
         """For /health/subscriptions: per shard its assets, markets, connections (state and
         asset count) and books by status; and the totals."""
-        return subscriptions(self.shards, trio.current_time())
+        return subscriptions(self.shards, self.census.read())
 
     def shards_status(self) -> dict[str, Any]:
         """For /shards/status: per shard its frames, invalid frames by reason, keepalives,
@@ -324,6 +322,7 @@ class Service:
             for shard in self.shards:
                 await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
             await nursery.start(self.resyncer.run, name="resync")
+            await nursery.start(self.census.run, name="census")
             await nursery.start(self.webhooks.run, name="webhooks")
             loaded = self.alerts.load()
             if loaded:
