@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from polymon.service.api import ServiceApi
 from polymon.service.census import Census
 from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
+from polymon.service.market_index import MarketIndex
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
@@ -108,6 +109,7 @@ class Service:
         )  # fmt: skip
         self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
         self._owner: dict[str, int] = {}  # asset id -> shard index
+        self._markets = MarketIndex()
         rng = random.Random(seed)
         policy = policy_from(cfg)
         pm = cfg.polymarket
@@ -221,6 +223,7 @@ class Service:
             if index is None:
                 index = shard_of(meta.market or meta.asset_id, len(self.shards))
                 self._owner[meta.asset_id] = index
+                self._markets.add(meta.asset_id, meta.market)
             by_shard.setdefault(index, []).append(meta)
         added = 0
         for index, group in sorted(by_shard.items()):
@@ -233,6 +236,7 @@ class Service:
         for asset_id in asset_ids:
             index = self._owner.pop(asset_id, None)
             if index is not None:
+                self._markets.remove(asset_id)
                 by_shard.setdefault(index, []).append(asset_id)
         for index, group in sorted(by_shard.items()):
             await self.shards[index].remove(group)
@@ -247,13 +251,9 @@ class Service:
         state = self.state_of(asset_id).assets.get(asset_id)
         return state is not None and state.timestamp_ms > 0
 
-    def tracked_markets(self) -> dict[str, list[str]]:
-        """Every tracked market: condition id -> its tracked token ids; O(assets)."""
-        markets: dict[str, list[str]] = {}
-        for shard in self.shards:
-            for asset_id, state in shard.state.assets.items():
-                markets.setdefault(state.market or asset_id, []).append(asset_id)
-        return markets
+    def tracked_markets(self) -> Mapping[str, Sequence[str]]:
+        """Every tracked market: condition id -> its tracked token ids; O(1) (a live index)."""
+        return self._markets.markets
 
     async def bootstrap(self) -> int:
         """Subscribe every active, open market from Gamma (capped by polymarket.max_markets),
@@ -360,7 +360,7 @@ class Service:
             self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets,
             on_page=page_done,
         )  # fmt: skip
-        self.lifecycle.remember(markets)
+        await self.lifecycle.remember(markets)
         return markets
 
     def _store_metadata(self, rows: list[MetadataRow]) -> None:
