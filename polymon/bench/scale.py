@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -49,6 +50,8 @@ class Window(msgspec.Struct, kw_only=True):
     cpu_secs: float
     loop_cpu_secs: float
     """The event loop's thread alone (the rest: the embedded ClickHouse engine, insert threads)."""
+    threads_cpu_secs: dict[str, float] = {}
+    """CPU seconds by thread name."""
     rows_written: int
     host_busy: float
     """Busy share of the whole host's cores (the host is shared: read the others with it)."""
@@ -66,7 +69,11 @@ class Window(msgspec.Struct, kw_only=True):
             f"event loop {self.loop_cpu_secs / self.secs:.1%}); "
             f"loop stalls p99 {_ms(stalls, 99)} ms, max {_ms(stalls, 100)} ms; "
             f"{self.rows_written / self.secs:,.0f} rows/s written; "
-            f"host {self.host_busy:.0%} busy"
+            f"host {self.host_busy:.0%} busy; busiest threads: "
+            + ", ".join(
+                f"{name} {cpu / self.secs:.1%}"
+                for name, cpu in sorted(self.threads_cpu_secs.items(), key=lambda i: -i[1])[:4]
+            )
         )
 
 
@@ -137,6 +144,37 @@ def _loop_cpu() -> float:
     return time.thread_time()
 
 
+def _threads_cpu() -> dict[int, tuple[str, float]]:
+    """Each thread of this process: its name and CPU seconds so far ({} without /proc)."""
+    ticks = float(os.sysconf("SC_CLK_TCK"))
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(tid)] = name, (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def _by_name(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds spent between two `_threads_cpu` samples, by thread name (threads are
+    renamed while they work, so the later name counts); threads that ended are missed."""
+    spent: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        spent[name] = spent.get(name, 0.0) + cpu - before.get(tid, (name, 0.0))[1]
+    return spent
+
+
 def _synced(service: Service) -> int:
     return sum(
         1 for s in service.shards for st in s.state.assets.values() if st.phase is Phase.SYNCED
@@ -169,6 +207,7 @@ async def _window(service: Service, seconds: float, load: list[str] | None) -> W
         frames0 = sum(s.ingest.frames for s in service.shards)
         rows0, host0 = _rows_written(service), _host_busy()
         wall0, cpu0, loop0 = time.perf_counter(), time.process_time(), _loop_cpu()
+        threads0 = _threads_cpu()
         http: dict[str, Any] = {"latency_us": [], "errors": 0}
         if load is None:
             await trio.sleep(seconds)
@@ -176,11 +215,12 @@ async def _window(service: Service, seconds: float, load: list[str] | None) -> W
             http = json.loads((await trio.run_process(load, capture_stdout=True)).stdout)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         loop = _loop_cpu() - loop0
+        threads = _by_name(threads0, _threads_cpu())
         done.set()
     busy, total = (a - b for a, b in zip(_host_busy(), host0, strict=True))
     return Window(
         secs=wall, frames=sum(s.ingest.frames for s in service.shards) - frames0, cpu_secs=cpu,
-        loop_cpu_secs=loop,
+        loop_cpu_secs=loop, threads_cpu_secs=threads,
         rows_written=_rows_written(service) - rows0, host_busy=busy / total if total else 0.0,
         stalls_us=stalls, http_latency_us=http["latency_us"], http_errors=http["errors"],
     )  # fmt: skip
