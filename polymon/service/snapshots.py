@@ -70,7 +70,11 @@ class Snapshotter:
         return taken
 
     async def run(self) -> SnapshotRun:
-        """One run: every changed book and this run's keyframes, in paced slices."""
+        """One run: every changed book and this run's keyframes, in paced slices.
+
+        A slice is cut as it is made (O(its books)), and the pause after it is its share of
+        the spread by book count, so neither the cutting nor the rows ever come in a burst.
+        """
         work = []
         changed = keyframes = 0
         for shard in self.shards:
@@ -80,22 +84,21 @@ class Snapshotter:
             keyframes += len(due)
             # Keyframes first: a changed book among them is then not written twice.
             work += [(shard, "keyframe", due, False), (shard, "changed", dirty, True)]
-        pieces = [
-            (shard, reason, piece, only)
-            for shard, reason, ids, only in work
-            for piece in _slices(shard, ids, SLICE_LEVELS)
-        ]
-        pause = self.interval_secs * SPREAD / max(len(pieces), 1)
-        rows = 0
-        for n, (shard, reason, piece, only) in enumerate(pieces):
-            if n:
-                await trio.sleep(pause)
-            made = shard.state.snapshot_rows(
-                piece, trio.current_time(), wall_us(), reason, changed_only=only
-            )
-            shard.sinks.snapshots.put(made)
-            rows += len(made)
-        return SnapshotRun(changed=changed, keyframes=keyframes, rows=rows, slices=len(pieces))
+        per_book = self.interval_secs * SPREAD / max(changed + keyframes, 1)
+        rows = slices = 0
+        pause = 0.0
+        for shard, reason, ids, only in work:
+            for piece in _slices(shard, ids, SLICE_LEVELS):
+                if slices:
+                    await trio.sleep(pause)
+                made = shard.state.snapshot_rows(
+                    piece, trio.current_time(), wall_us(), reason, changed_only=only
+                )
+                shard.sinks.snapshots.put(made)
+                rows += len(made)
+                slices += 1
+                pause = per_book * len(piece)
+        return SnapshotRun(changed=changed, keyframes=keyframes, rows=rows, slices=slices)
 
 
 def _slices(shard: Shard, asset_ids: list[str], max_levels: int) -> Iterator[list[str]]:
