@@ -50,7 +50,15 @@ from polymon.service.market_index import MarketIndex
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.scheduler import Scheduler
-from polymon.service.shards import OpenPacer, Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.shards import (
+    OpenPacer,
+    Shard,
+    Sinks,
+    Tagged,
+    flush_every,
+    shard_of,
+    wall_us,
+)
 from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
@@ -320,7 +328,8 @@ class Service:
         """Run shards, the resync scheduler and the gap consumer until cancelled."""
         async with trio.open_nursery() as nursery:
             for shard in self.shards:
-                await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
+                await nursery.start(partial(shard.run, flush=False), name=f"shard-{shard.index}")
+            nursery.start_soon(flush_every, self.shards, name="shards-flush")
             await nursery.start(self.resyncer.run, name="resync")
             await nursery.start(self.census.run, name="census")
             await nursery.start(self.webhooks.run, name="webhooks")

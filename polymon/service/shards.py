@@ -1,7 +1,8 @@
 """Shard tasks: each owns a ShardState, its connections, and the hand-off of what it produces.
 
 The hot path runs inline in the connections' reader tasks (`Ingest.handle`). A flush loop
-drains the shard's rows and gap events every `FLUSH_INTERVAL_SECS` and hands them on in bulk
+(one for every shard of the service) drains the shard's rows and gap events every
+`FLUSH_INTERVAL_SECS` and hands them on in bulk
 with `send_nowait` (one channel operation per batch, never per message); due REST resyncs go
 to the resync scheduler the same way.
 """
@@ -13,7 +14,7 @@ import random
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
 import trio
@@ -176,12 +177,17 @@ class Shard:
         self.pacer = pacer or OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
         self._nursery: trio.Nursery | None = None
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Supervise this shard's connections and flush its output until cancelled."""
+    async def run(
+        self, *, flush: bool = True, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Supervise this shard's connections and (unless another task flushes every shard,
+        see `flush_every`) flush its output until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._flush_loop, name=f"shard-{self.index}-flush")
+            if flush:
+                nursery.start_soon(flush_every, [self], name=f"shard-{self.index}-flush")
             task_status.started()
+            await trio.sleep_forever()  # connections are started into this nursery later
 
     async def add(self, metas: Iterable[AssetMeta]) -> int:
         """Track and subscribe tokens, filling open connections before opening new ones.
@@ -256,7 +262,11 @@ class Shard:
         kind = "silence" if reason in ("silence", "data_silence") else "disconnect"
         self.state.on_disconnect(asset_ids, kind, wall_us=wall_us())
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await trio.sleep(FLUSH_INTERVAL_SECS)
-            self.flush()
+
+async def flush_every(shards: Sequence[Shard]) -> None:
+    """Flush these shards every `FLUSH_INTERVAL_SECS`, all in one step: one wake-up per
+    interval for the whole service, not one per shard."""
+    while True:
+        await trio.sleep(FLUSH_INTERVAL_SECS)
+        for shard in shards:
+            shard.flush()
