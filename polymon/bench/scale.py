@@ -17,6 +17,7 @@ throttled), and a paced orderbook load (`polymon.bench.http_client --rate`). Pri
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -59,16 +60,21 @@ class Window(msgspec.Struct, kw_only=True):
     stalls_us: list[int]
     http_latency_us: list[int] = []
     http_errors: int = 0
+    gc_pauses_us: list[tuple[int, int]] = []
+    """(generation, µs) of every garbage collection in the window."""
 
     def line(self) -> str:
         """The window's CPU, stall and storage figures."""
         stalls = sorted(self.stalls_us)
+        longest = max(self.gc_pauses_us, key=lambda p: p[1], default=(0, 0))
         return (
             f"{self.frames / self.secs:,.0f} frames/s in, polymon CPU "
             f"{self.cpu_secs / self.secs:.1%} of one core = "
             f"{self.cpu_secs / max(self.frames, 1) * 1e6:.1f} us per frame (all included; "
             f"event loop {self.loop_cpu_secs / self.secs:.1%}); "
-            f"loop stalls p99 {_ms(stalls, 99)} ms, max {_ms(stalls, 100)} ms; "
+            f"loop stalls p99 {_ms(stalls, 99)} ms, max {_ms(stalls, 100)} ms "
+            f"(GC: {len(self.gc_pauses_us)} collections, longest {longest[1] / 1000:.1f} ms "
+            f"in generation {longest[0]}); "
             f"{self.rows_written / self.secs:,.0f} rows/s written; "
             f"host {self.host_busy:.0%} busy; busiest threads: "
             + ", ".join(
@@ -202,7 +208,27 @@ async def _window(service: Service, seconds: float, load: list[str] | None) -> W
     """Measure `seconds` of the running service, with a load process (its JSON result read)
     or without one."""
     stalls: list[int] = []
+    pauses: list[tuple[int, int]] = []
+    started: list[int] = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter_ns()
+        else:
+            pauses.append((info["generation"], (time.perf_counter_ns() - started[0]) // 1000))
+
     done = trio.Event()
+    gc.callbacks.append(on_gc)
+    try:
+        window = await _measured(service, seconds, load, stalls, done)
+    finally:
+        gc.callbacks.remove(on_gc)
+    return msgspec.structs.replace(window, gc_pauses_us=pauses)
+
+
+async def _measured(
+    service: Service, seconds: float, load: list[str] | None, stalls: list[int], done: trio.Event
+) -> Window:
     async with trio.open_nursery() as nursery:
         # A probe every 10 ms (bench.alerts uses 5): its own wake-ups are part of the CPU.
         nursery.start_soon(probe_stalls, stalls, done, _PROBE_SECS, name="bench-loop-probe")
