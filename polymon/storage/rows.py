@@ -279,6 +279,10 @@ def plain_columns(items: Sequence[Item], _run_id: str) -> Columns:
     return [list(c) for c in zip(*rows, strict=True)]
 
 
+SLICE_ROWS: dict[str, int] = {SNAPSHOTS.name: 20}
+"""Rows per conversion step for tables whose rows are much bigger than a tick: an ob_snapshots
+row carries a whole book (~100 values), so 20 of them cost what 250 BBO rows do."""
+
 Converter = Callable[[Sequence[Item], str], Columns]
 CONVERTERS: dict[str, Converter] = {
     BBO.name: bbo_columns,

@@ -15,7 +15,8 @@
 - when the channel closes (shutdown) everything is inserted or, if cancelled first,
   journaled synchronously before the task ends.
 
-A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step with a
+A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step (fewer
+for big rows, `rows.SLICE_ROWS`) with a
 checkpoint between slices (a slice is well under a millisecond). A worker thread would not
 run it in parallel (the conversion is Python code, it holds the GIL) and would make the loop
 wait for the GIL up to the interpreter's switch interval (5 ms by default) each time it comes
@@ -39,6 +40,7 @@ from polymon.errors import StorageRejected, StorageUnavailable
 from polymon.storage.journal import Journal, JournalFull
 from polymon.storage.rows import (
     CONVERTERS,
+    SLICE_ROWS,
     Columns,
     Converter,
     Item,
@@ -341,7 +343,10 @@ class Writer:
                     self.stats.rows_replayed += row_count(columns)
             elif self._sealed:
                 batch = self._converting = self._take_sealed()
-                converted = await convert_in_slices(self._convert, batch.items, self.run_id)
+                converted = await convert_in_slices(
+                    self._convert, batch.items, self.run_id,
+                    SLICE_ROWS.get(self.table.name, CONVERT_SLICE_ROWS),
+                )  # fmt: skip
                 self._converting = None
                 if not self._take_columns(batch, converted):
                     continue

@@ -7,10 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import trio
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.insert import InsertContext
 
 from polymon.config import StorageConfig
 from polymon.storage.rows import BBO, LEVELS, SNAPSHOTS, TRADES
-from polymon.storage.store import Store
+from polymon.storage.store import Store, column_type
 from polymon.storage.writers import WriterSet
 from tests.storage.helpers import ASSET, MARKET
 from tests.storage.test_writer import base_ms
@@ -78,3 +80,16 @@ async def test_every_price_and_size_round_trips_exactly(store: Store, tmp_path: 
     ]  # fmt: skip
     stats = writers.stats()
     assert all(stats[t.name]["rows_dead_lettered"] == 0 for t in (BBO, LEVELS, TRADES, SNAPSHOTS))
+
+
+def test_unit_arrays_encode_exactly_as_the_decimal_path_does() -> None:
+    # The numpy writer (in pieces of rows) against clickhouse-connect's own Decimal writer:
+    # the same Native bytes, for more rows than a piece holds, empty arrays included.
+    rows = [[(i * 7919 + k) % 1_000_000 for k in range(i % 7)] for i in range(1_234)]
+    ours, theirs = bytearray(), bytearray()
+    ctx = InsertContext("t", ["a"], [column_type("Array(Units)")], [rows], column_oriented=True)
+    ctx.start_column("a")
+    column_type("Array(Units)").write_column(rows, ours, ctx)
+    decimals = [[Decimal(v).scaleb(-6) for v in row] for row in rows]
+    get_from_name("Array(Decimal(18, 6))").write_column(decimals, theirs, ctx)
+    assert bytes(ours) == bytes(theirs)
