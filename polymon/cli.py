@@ -218,7 +218,8 @@ def simulate(
 @main.command()
 @click.option(
     "--seconds", type=float, default=5.0,
-    help="Duration of each timed phase (the HTTP loads run at least 10 s each).",
+    help="Duration of each timed phase (the HTTP loads run at least 10 s each, the --scale"
+    " window at least 60 s).",
 )  # fmt: skip
 @click.option("--markets", type=int, default=200, help="Simulated markets in the generated load.")
 @click.option(
@@ -227,9 +228,27 @@ def simulate(
     default="all",
     help="engine: hot path, storage, triggers, alerts, loopback; http: the API under load.",
 )
-def bench(seconds: float, markets: int, only: str) -> None:
+@click.option(
+    "--scale", is_flag=True,
+    help="Only the whole-venue phase: a simulator with --tokens tokens in its own process.",
+)  # fmt: skip
+@click.option("--tokens", type=int, default=25_000, help="Tokens of the --scale venue.")
+@click.option("--rate", type=float, default=1_000.0, help="--scale simulator events per second.")
+@click.option(
+    "--hash-mode", type=click.Choice(["off", "observe", "resync"]), default="observe",
+    help="--scale: integrity.hash_mode of the measured polymon.",
+)  # fmt: skip
+def bench(
+    seconds: float, markets: int, only: str, scale: bool, tokens: int, rate: float, hash_mode: str
+) -> None:
     """Measure the hot path, storage, alerts, the loopback end-to-end path and the HTTP API
-    on this host."""
+    on this host (or, with --scale, the whole venue in one process)."""
+    if scale:
+        from polymon.bench.scale import bench_scale
+
+        print(bench_scale(tokens=tokens, rate=rate, hash_mode=hash_mode,
+                          seconds=max(seconds, 60.0)), flush=True)  # fmt: skip
+        return
     if only in ("all", "engine"):
         from polymon.bench.run import run_bench
 

@@ -92,6 +92,8 @@ class PolymarketConfig(Section, frozen=True):
     max_markets: cap on markets subscribed at bootstrap (0 = every active market).
     shards: number of shard tasks; assets are assigned by a stable hash of the asset id.
     max_assets_per_connection: Polymarket silently drops initial snapshots above ~500.
+    connection_open_batch / connection_stagger_secs: new connections open in parallel batches
+      of this many, one batch every this long (across all shards), as soon as they are needed.
     """
 
     ws_url: WsUrl = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
@@ -107,6 +109,7 @@ class PolymarketConfig(Section, frozen=True):
     reconnect_max_secs: PositiveFloat = 30.0
     healthy_after_secs: PositiveFloat = 60.0
     connection_stagger_secs: NonNegFloat = 0.25
+    connection_open_batch: PositiveInt = 16
     http_timeout_secs: PositiveFloat = 15.0
     gamma_page_limit: Annotated[int, msgspec.Meta(gt=0, le=100)] = 100
     metadata_refresh_secs: NonNegFloat = 3600.0
@@ -151,7 +154,9 @@ class StorageConfig(Section, frozen=True):
     names none (always for chdb). Writers flush a batch at `batch_max_rows` rows or when its
     oldest row is `batch_max_age_secs` old; a batch that still fails after `insert_attempts`
     goes to the journal under data_dir (at most `journal_max_bytes`), replayed when ClickHouse
-    answers again. `snapshot_interval_secs` = 0 disables periodic L2 snapshots.
+    answers again. Every `snapshot_interval_secs` each book that changed since its last
+    snapshot row gets one, and every book gets a keyframe row once per
+    `keyframe_interval_secs` (0 = no keyframes); `snapshot_interval_secs` = 0 disables both.
     """
 
     url: StorageUrl = ""
@@ -169,6 +174,7 @@ class StorageConfig(Section, frozen=True):
     journal_max_bytes: PositiveInt = 2 << 30
     journal_fsync_interval_secs: NonNegFloat = 1.0
     snapshot_interval_secs: NonNegFloat = 60.0
+    keyframe_interval_secs: NonNegFloat = 3600.0
     channel_batches: PositiveInt = 10_000
     query_timeout_secs: PositiveFloat = 30.0
 

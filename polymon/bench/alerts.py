@@ -36,6 +36,7 @@ import msgspec
 import trio
 
 from polymon.bench.paced import paced_simulator, polymarket_urls
+from polymon.bench.stalls import probe_stalls
 from polymon.config import load_config
 from polymon.polymarket.gamma import asset_metas, fetch_active_markets
 from polymon.polymarket.rest import fetch_books
@@ -44,7 +45,6 @@ from polymon.runtime import tune_runtime
 from polymon.web.keys import KeyStore
 
 _STEADY_SECS = 1.0  # connections up and books synced for this long before measuring
-_PROBE_SECS = 0.005
 _TRIGGERS_PER_TOKEN = 10
 _DEFAULT_TICK_UNITS = 10_000  # 0.01 in 1e-6 price units
 
@@ -130,16 +130,10 @@ class Window(msgspec.Struct):
     reconnects: int
     cpu_share: float
     stalls_us: list[int] = []
-    """How late (µs) a task sleeping `_PROBE_SECS` at a time woke up, each time: how long the
-    event loop was busy or blocked. Frames that arrive meanwhile wait in the socket, before
-    `received_us`, so such stalls delay alerts without showing in their latency."""
-
-
-async def _probe_loop(stalls: list[int], done: trio.Event) -> None:
-    while not done.is_set():
-        before = trio.current_time()
-        await trio.sleep(_PROBE_SECS)
-        stalls.append(round((trio.current_time() - before - _PROBE_SECS) * 1e6))
+    """How late (µs) a task sleeping a few ms at a time woke up, each time (`probe_stalls`):
+    how long the event loop was busy or blocked. Frames that arrive meanwhile wait in the
+    socket, before `received_us`, so such stalls delay alerts without showing in their
+    latency."""
 
 
 async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -> Window:
@@ -180,7 +174,7 @@ async def _measure(sim_url: str, seconds: float, data_dir: str, storage: bool) -
         window_done = trio.Event()
         with trio.fail_after(seconds + 60):
             await _read_line(client.stdout, buffer)  # "ready": the stream is subscribed
-            nursery.start_soon(_probe_loop, stalls, window_done, name="bench-loop-probe")
+            nursery.start_soon(probe_stalls, stalls, window_done, name="bench-loop-probe")
             frames0 = sum(s.ingest.frames for s in handle.service.shards)
             connects0 = _connects(handle)
             started, cpu0 = time.perf_counter(), time.process_time()

@@ -1,8 +1,9 @@
 """The load generator of the HTTP bench, run as its own process (`python -m
-polymon.bench.http_client URL SECONDS CONCURRENCY PATH...`): CONCURRENCY keep-alive connections
-each send GET requests back to back, cycling through the paths, for SECONDS. Prints one JSON
-object: requests, non-200 responses, reconnects, seconds, its own CPU seconds, and the
-latency of each request in µs.
+polymon.bench.http_client URL SECONDS CONCURRENCY [--rate R] PATH...`): CONCURRENCY keep-alive
+connections each send GET requests back to back (or, with `--rate`, R requests per second in
+all, evenly spaced), cycling through the paths, for SECONDS. Prints one JSON object: requests,
+non-200 responses, reconnects, seconds, its own CPU seconds, and the latency of each request
+in µs.
 
 Raw HTTP/1.1 over trio sockets: an HTTP client library would cost more CPU than the server
 under test on a small host, and the bench would measure the client.
@@ -14,39 +15,61 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import trio
 
 
 async def _connection(
-    host: str, port: int, paths: list[str], deadline: float, out: dict[str, list[int]]
+    host: str,
+    port: int,
+    paths: list[str],
+    deadline: float,
+    out: dict[str, list[int]],
+    interval: float = 0.0,
 ) -> None:
     requests = [
         f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode() for p in paths
     ]
-    cycle = itertools.cycle(requests)
+    schedule = _Schedule(requests, interval)
     # hypercorn closes a keep-alive connection after `keep_alive_max_requests` (1,000), as
     # nginx does: reconnect, as an HTTP client would, and count the reconnects.
     while True:
         stream = await trio.open_tcp_stream(host, port)
         async with stream:
-            await _exchange(stream, cycle, deadline, out)
+            await _exchange(stream, schedule, deadline, out)
         if time.monotonic() >= deadline:
             return
         out["reconnects"].append(1)
 
 
+class _Schedule:
+    """The requests of one connection, cycled, one every `interval` seconds on trio's clock
+    (0: back to back); a late one goes at once, and the schedule never bursts to catch up."""
+
+    def __init__(self, requests: list[bytes], interval: float) -> None:
+        self._cycle = itertools.cycle(requests)
+        self._interval = interval
+        self._due = trio.current_time()
+
+    async def next(self) -> bytes:
+        """Wait for the next slot; the request to send in it."""
+        if self._interval:
+            await trio.sleep_until(self._due)
+            self._due = max(self._due + self._interval, trio.current_time())
+        return next(self._cycle)
+
+
 async def _exchange(
     stream: trio.SocketStream,
-    requests: Iterator[bytes],
+    schedule: _Schedule,
     deadline: float,
     out: dict[str, list[int]],
 ) -> None:
     """Requests back to back on one connection until the deadline or until the server closes."""
     buffer = b""
-    for request in requests:
+    while True:
+        request = await schedule.next()
         if time.monotonic() >= deadline:
             return
         start = time.perf_counter_ns()
@@ -82,17 +105,21 @@ async def _exchange(
             return
 
 
-async def load(url: str, seconds: float, concurrency: int, paths: list[str]) -> dict[str, object]:
-    """Run the load and return its measurements."""
+async def load(
+    url: str, seconds: float, concurrency: int, paths: list[str], rate: float = 0.0
+) -> dict[str, object]:
+    """Run the load (`rate` requests per second in all, 0 = back to back) and return its
+    measurements."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     out: dict[str, list[int]] = {"latency_us": [], "errors": [], "reconnects": []}
     start, cpu = time.monotonic(), time.process_time()
     deadline = start + seconds
+    interval = concurrency / rate if rate > 0 else 0.0
     async with trio.open_nursery() as nursery:
         for i in range(concurrency):
             mine = paths[i % len(paths) :] + paths[: i % len(paths)]
-            nursery.start_soon(_connection, host, port, mine, deadline, out)
+            nursery.start_soon(_connection, host, port, mine, deadline, out, interval)
     return {
         "requests": len(out["latency_us"]),
         "errors": len(out["errors"]),
@@ -105,9 +132,13 @@ async def load(url: str, seconds: float, concurrency: int, paths: list[str]) -> 
 
 
 def main() -> None:
-    """Entry point: arguments URL SECONDS CONCURRENCY PATH..., prints the JSON result."""
+    """Entry point: arguments URL SECONDS CONCURRENCY [--rate R] PATH..., prints the JSON
+    result."""
     url, seconds, concurrency, *paths = sys.argv[1:]
-    result = trio.run(load, url, float(seconds), int(concurrency), paths)
+    rate = 0.0
+    if paths[:1] == ["--rate"]:
+        rate, paths = float(paths[1]), paths[2:]
+    result = trio.run(load, url, float(seconds), int(concurrency), paths, rate)
     print(json.dumps(result))
 
 

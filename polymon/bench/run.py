@@ -2,7 +2,8 @@
 
 1. Hot path, in-process: generated venue frames (the simulator's exchange model, real protocol)
    through decode -> book -> BBO (-> hash check in a second pass), one core.
-2. Storage: the rows the hot path produced, through the real writers into embedded ClickHouse.
+2. Storage: the conversion of those rows (and of a keyframe of every book) to ClickHouse's
+   Native format in values/s, then the rows through the real writers into embedded ClickHouse.
    Recording: the feed recorder's cost per frame (bench.recording).
 3. End to end over a loopback WebSocket: a flood-mode simulator in a subprocess (its own core)
    sends pre-generated frames as fast as it can to polymon's real feed connection.
@@ -23,6 +24,7 @@ import msgspec
 import trio
 
 from polymon.bench.alerts import bench_alert_latency
+from polymon.bench.conversion import conversion_line
 from polymon.bench.hashcost import hash_cost_line
 from polymon.bench.recording import recording_lines
 from polymon.bench.storage import bench_storage, shard_rows
@@ -36,6 +38,7 @@ from polymon.polymarket.gamma import asset_metas, parse_markets
 from polymon.polymarket.ingest import Ingest
 from polymon.polymarket.simulator.exchange import Exchange
 from polymon.polymarket.simulator.server import build_exchange
+from polymon.storage.rows import SNAPSHOTS
 
 _FLUSH_EVERY_FRAMES = 1000
 
@@ -189,6 +192,8 @@ def run_bench(*, seconds: float = 5.0, markets: int = 200) -> None:
     print(hash_cost_line(20))
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     rows = shard_rows(state, ingest, frames)
+    keyframes = state.snapshot_rows(list(state.assets), 1.0, 0, "keyframe", changed_only=False)
+    print(conversion_line({**rows, SNAPSHOTS: keyframes}))
     print(bench_storage(rows))
     state, ingest = _primed_state(_exchange(markets), Policy(mode="resync", hash_mode="off"))
     for line in trigger_lines(state, ingest, frames):

@@ -21,21 +21,21 @@ TradeRow = tuple[str, str, int, int, str, int, str, float, str, str, str, int]
 """(asset_id, market, venue ts ms, recv µs, trade id, price units, size text, size, side,
 fee bps, transaction hash, seq)."""
 SnapshotRow = tuple[
-    str, str, int, int, str, str, str, str, list[str], list[str], list[str], list[str], int
+    str, str, int, int, str, str, str, str, list[int], list[float], list[int], list[float], int
 ]
 """(asset_id, market, venue ts ms, recv µs, reason, status, hash, tick size, bid prices, bid
-sizes, ask prices, ask sizes, seq); levels best first, as the venue's exact strings."""
+sizes, ask prices, ask sizes, seq); levels best first, prices in exact 1e-6 units, sizes as the
+core parsed them (exact in 1e-6 units below 2e9, see `storage.rows`)."""
 
 
 class AssetState:
     """Everything a shard keeps for one token."""
 
     __slots__ = (
-        "asset_id", "book", "buffer", "epoch_since", "gap", "hash", "hash_prefix", "hash_tail",
-        "hash_tail_for", "last_resync",
-        "last_update", "market", "min_order_size", "neg_risk", "outcome", "pending_hash",
-        "pending_held", "pending_ts", "phase", "recent_trades", "resync_due", "tick_size",
-        "timestamp_ms", "top", "trade", "watched",
+        "asset_id", "book", "buffer", "dirty", "epoch_since", "gap", "hash", "hash_prefix",
+        "hash_tail", "hash_tail_for", "last_resync", "last_update", "market", "min_order_size",
+        "neg_risk", "outcome", "pending_hash", "pending_held", "pending_ts", "phase",
+        "recent_trades", "resync_due", "tick_size", "timestamp_ms", "top", "trade", "watched",
     )  # fmt: skip
 
     def __init__(self, meta: AssetMeta) -> None:
@@ -68,6 +68,7 @@ class AssetState:
         self.top: tuple[int, str, int, str] = (0, "", 0, "")
         self.recent_trades: deque[str] = deque(maxlen=_TRADE_MEMORY)
         self.watched = False  # a trigger reads this asset: the hot path calls the table
+        self.dirty = False  # the book changed since its last snapshot row
 
 
 class ShardOutput:

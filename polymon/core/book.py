@@ -46,6 +46,20 @@ class _LevelJson(dict[int, str]):
         return rendered
 
 
+class LevelDict(dict[int, Level]):
+    """One side's levels by price units: a plain dict to its users.
+
+    A subclass so that the garbage collector never untracks it: CPython untracks an exact
+    dict whose values are all untracked (level tuples are, after a young collection) at every
+    full collection, and the next level update tracks it again as a young object. With
+    thousands of books that churn made each full collection scan every active book's levels
+    (100+ ms on the event loop); a tracked dict frozen at start-up (`runtime.tune_runtime`)
+    is never scanned again.
+    """
+
+    __slots__ = ()
+
+
 class OrderBook:
     """L2 book for one outcome token with O(1) best bid/ask."""
 
@@ -54,8 +68,8 @@ class OrderBook:
     def __init__(self) -> None:
         # All four are read-only outside this class. Plain attributes, not properties: the hot
         # path reads them several times per level update.
-        self.bids: dict[int, Level] = {}  # price units -> level
-        self.asks: dict[int, Level] = {}
+        self.bids: dict[int, Level] = LevelDict()  # price units -> level
+        self.asks: dict[int, Level] = LevelDict()
         self._prices = (SortedList(), SortedList())  # each side's prices, ascending; by side
         self.best_bid: int | None = None  # highest bid in price units, None when empty
         self.best_ask: int | None = None  # lowest ask in price units, None when empty
@@ -147,6 +161,15 @@ class OrderBook:
         """
         book = self.bids if side == BID else self.asks
         return list(map(book.__getitem__, self._best_prices(side, limit)))
+
+    def side_units(self, side: int) -> tuple[list[int], list[float]]:
+        """One side's prices (1e-6 units) and sizes, best first, as two parallel lists.
+
+        For storage rows: the exact integer keys, no string parsing. Runtime complexity: O(n).
+        """
+        book = self.bids if side == BID else self.asks
+        prices = list(self._best_prices(side, None))
+        return prices, [book[p][2] for p in prices]
 
     def depth(self, side: int, levels: int) -> float:
         """Total size of the best `levels` levels of one side.

@@ -68,6 +68,7 @@ class ShardState:
         self.hashes = HashVerifier(policy.hash_recipe, policy.hash_timestamp_slack_ms)
         self._markets: dict[str, MarketTrade] = {}  # condition id -> its hashed last trade
         self._pending: dict[str, float] = {}  # assets holding a missed hash -> first miss (now)
+        self._changed: dict[str, None] = {}  # books changed since their last row, in order
         self.messages = 0
         self.level_updates = 0
         self.triggers = TriggerTable()
@@ -145,27 +146,51 @@ class ShardState:
         trade.assets.remove(state)
         if not trade.assets and self._markets.get(state.market) is trade:
             del self._markets[state.market]
+        self._changed.pop(asset_id, None)
 
-    def snapshots(self, now: float, wall_us: int, reason: str = "periodic") -> list[SnapshotRow]:
-        """A full L2 snapshot row of every book that has had a snapshot; O(total levels)."""
-        return [
-            self._snapshot_row(state, now, wall_us, reason)
-            for state in self.assets.values()
-            if state.timestamp_ms
-        ]
+    # -- snapshot rows ------------------------------------------------------------------
+    # A book's rows (see README, Storage): one whenever the book is rebuilt from a venue
+    # snapshot (`ws_snapshot`, `rest_snapshot`), one when it is dropped (`final`), and the
+    # periodic ones the service asks for: `changed` books since their last row, and
+    # `keyframe`s of every book. Its level-change rows in between, in seq order, replay it.
+
+    def take_changed(self) -> list[str]:
+        """The books changed since their last snapshot row (in the order they first changed),
+        starting a new list; O(changed). Ones snapshotted or dropped since are skipped by
+        `snapshot_rows(..., changed_only=True)`."""
+        taken, self._changed = self._changed, {}
+        return list(taken)
+
+    def snapshot_rows(
+        self,
+        asset_ids: Iterable[str],
+        now: float,
+        wall_us: int,
+        reason: str,
+        *,
+        changed_only: bool,
+    ) -> list[SnapshotRow]:
+        """A snapshot row of each of these tracked books that has ever had a snapshot (with
+        `changed_only`: that changed since its last row); O(their levels)."""
+        rows = []
+        for asset_id in asset_ids:
+            state = self.assets.get(asset_id)
+            if state is not None and state.timestamp_ms and (state.dirty or not changed_only):
+                rows.append(self._snapshot_row(state, now, wall_us, reason))
+        return rows
 
     def _snapshot_row(
         self, state: AssetState, now: float, wall_us: int, reason: str
     ) -> SnapshotRow:
         book = state.book
-        bids = book.levels(BID, None)
-        asks = book.levels(ASK, None)
+        bid_prices, bid_sizes = book.side_units(BID)
+        ask_prices, ask_sizes = book.side_units(ASK)
+        state.dirty = False
         self.seq += 1
         return (
             state.asset_id, state.market, state.timestamp_ms, wall_us, reason,
             str(self.status(state, now)), state.hash, state.tick_size,
-            [p for p, _, _ in bids], [s for _, s, _ in bids],
-            [p for p, _, _ in asks], [s for _, s, _ in asks], self.seq,
+            bid_prices, bid_sizes, ask_prices, ask_sizes, self.seq,
         )  # fmt: skip
 
     # -- venue events -------------------------------------------------------------------
@@ -262,6 +287,8 @@ class ShardState:
         state.timestamp_ms = max(timestamp_ms, state.timestamp_ms) if replayed else timestamp_ms
         state.hash = venue_hash
         state.last_update = now
+        if parsed is not None:  # rebuilt: a row, so that later level changes replay onto it
+            self.out.snapshots.append(self._snapshot_row(state, now, wall_us, source))
         if state.gap is not None:
             self._resolve(state, wall_us, source)
         if book.crossed:
@@ -318,6 +345,9 @@ class ShardState:
         if timestamp_ms > state.timestamp_ms:
             state.timestamp_ms = timestamp_ms
         state.hash = venue_hash
+        if not state.dirty:
+            state.dirty = True
+            self._changed[asset_id] = None
         policy = self.policy
         if phase is _RESYNCING:
             check_top = False

@@ -16,7 +16,7 @@ import email.utils
 import logging
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -326,27 +326,41 @@ async def _get(client: httpx.AsyncClient, url: str, params: Query) -> bytes:
         await trio.sleep(retry_after)
 
 
-class _Collector:
-    """Markets kept so far: deduplicated by condition id, filtered, capped at `limit` (0 = none)."""
+PageSink = Callable[[list[GammaMarket]], Awaitable[None]]
+"""Called with each page's newly kept markets as the walk goes (before the next request)."""
 
-    def __init__(self, keep: Callable[[GammaMarket], bool], limit: int = 0) -> None:
+
+class _Collector:
+    """Markets kept so far: deduplicated by condition id, filtered, capped at `limit` (0 = none);
+    each page's new ones go to `on_page` as they arrive."""
+
+    def __init__(
+        self, keep: Callable[[GammaMarket], bool], limit: int = 0, on_page: PageSink | None = None
+    ) -> None:
         self.keep = keep
         self.limit = limit
+        self.on_page = on_page
         self.markets: list[GammaMarket] = []
         self.seen: set[str] = set()
         self.skipped = 0
 
-    def add(self, markets: list[GammaMarket], skipped: int) -> bool:
-        """Add one page; True once the cap is reached."""
+    async def add(self, markets: list[GammaMarket], skipped: int) -> bool:
+        """Add one page (and hand its new markets to `on_page`); True once the cap is reached."""
         self.skipped += skipped
+        kept: list[GammaMarket] = []
+        capped = False
         for market in markets:
             if market.condition_id in self.seen or not self.keep(market):
                 continue
             self.seen.add(market.condition_id)
-            self.markets.append(market)
-            if self.limit and len(self.markets) >= self.limit:
-                return True
-        return False
+            kept.append(market)
+            if self.limit and len(self.markets) + len(kept) >= self.limit:
+                capped = True
+                break
+        self.markets.extend(kept)
+        if kept and self.on_page is not None:
+            await self.on_page(kept)
+        return capped
 
 
 def _tradable(market: GammaMarket) -> bool:
@@ -379,7 +393,7 @@ async def _walk_keyset(client: httpx.AsyncClient, base: str, limit: int, acc: _C
                 return False
             raise
         markets, skipped, cursor = parse_keyset_page(body)
-        if acc.add(markets, skipped) or cursor is None:
+        if await acc.add(markets, skipped) or cursor is None:
             return True
         # An empty page or a repeated cursor would otherwise loop forever.
         if not (markets or skipped) or cursor in used:
@@ -412,16 +426,24 @@ async def _walk_offset(client: httpx.AsyncClient, base: str, limit: int, acc: _C
             raise
         markets, skipped = parse_markets(body)
         received = len(markets) + skipped
-        if acc.add(markets, skipped) or received == 0:
+        if await acc.add(markets, skipped) or received == 0:
             return
         # Advance by what arrived, not by `limit`: the venue silently shortens pages.
         offset += received
 
 
 async def fetch_active_markets(
-    client: httpx.AsyncClient, gamma_url: str, *, page_limit: int = 100, max_markets: int = 0
+    client: httpx.AsyncClient,
+    gamma_url: str,
+    *,
+    page_limit: int = 100,
+    max_markets: int = 0,
+    on_page: PageSink | None = None,
 ) -> list[GammaMarket]:
     """All active, open markets with an order book and at least one token, in venue order.
+
+    `on_page` receives each page's new markets as soon as the page is parsed (the bootstrap
+    subscribes them while later pages load); a walk is O(markets) in time and requests.
 
     Uses keyset paging, or offset paging when the keyset endpoint answers 404/405/410/422 (on
     any page: markets already collected are kept). Offset paging stops cleanly at the venue's
@@ -432,7 +454,7 @@ async def fetch_active_markets(
     """
     base = gamma_url.rstrip("/")
     limit = max(1, min(page_limit, MAX_PAGE_LIMIT))
-    acc = _Collector(_tradable, max(0, max_markets))
+    acc = _Collector(_tradable, max(0, max_markets), on_page)
     if not await _walk_keyset(client, base, limit, acc):
         # Markets from keyset pages before a mid-walk fallback stay; the collector dedupes.
         await _walk_offset(client, base, limit, acc)
@@ -462,5 +484,5 @@ async def fetch_markets_by_condition(
         batch = wanted[start : start + MAX_CONDITION_IDS]
         # An explicit limit: Gamma's default page is smaller than a full batch.
         params = [("limit", str(MAX_PAGE_LIMIT)), *(("condition_ids", c) for c in batch), *extra]
-        acc.add(*parse_markets(await _get(client, url, params)))
+        await acc.add(*parse_markets(await _get(client, url, params)))
     return acc.markets

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import httpx
@@ -29,6 +30,8 @@ from polymon.service.tracking import MarketInfo, MarketState, Pending, timestamp
 log = logging.getLogger("polymon.lifecycle")
 
 PROBE_BATCH: Final = 100
+SLICE_MARKETS: Final = 1_000
+"""Markets of a listing looked at per step of the event loop (well under a millisecond)."""
 
 
 class Discovery:
@@ -48,11 +51,13 @@ class Discovery:
         return cid in state.pending or cid in state.done or any(map(state.tracker.tracks, tokens))
 
     def room(self) -> float:
-        """How many more markets `polymarket.max_markets` allows (inf without a cap)."""
+        """How many more markets `polymarket.max_markets` allows (inf without a cap);
+        O(pending)."""
         cap = self.cfg.polymarket.max_markets
         if not cap:
             return math.inf
-        return cap - len(set(self.state.tracker.tracked_markets()) | set(self.state.pending))
+        tracked = self.state.tracker.tracked_markets()
+        return cap - len(tracked) - sum(cid not in tracked for cid in self.state.pending)
 
     async def on_new_market(self, event: NewMarket) -> None:
         """Subscribe the market a WS `new_market` event announces (once; within the cap)."""
@@ -78,13 +83,14 @@ class Discovery:
     async def discover(
         self,
         active: list[GammaMarket],
-        tracked: dict[str, list[str]],
+        tracked: Mapping[str, Sequence[str]],
         tally: Counter[str],
         *,
         subscribe: bool,
     ) -> None:
         """From a full listing of active markets: record the Gamma rows of markets found on
-        the WS, and (with `subscribe`) subscribe the markets not tracked yet."""
+        the WS, and (with `subscribe`) subscribe the markets not tracked yet. Yields to the
+        event loop every `SLICE_MARKETS` markets: a listing is the whole venue."""
         found = [m for m in active if m.condition_id in self._needs_row]
         self._needs_row.difference_update(m.condition_id for m in found)
         self._needs_row.intersection_update(self.state.pending)
@@ -93,7 +99,9 @@ class Discovery:
             return
         room = self.room()
         added = []
-        for market in active:
+        for n, market in enumerate(active):
+            if n % SLICE_MARKETS == SLICE_MARKETS - 1:
+                await trio.lowlevel.checkpoint()
             cid = market.condition_id
             if cid in tracked or self.known(cid, market.token_ids):
                 continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import httpx
@@ -23,7 +23,7 @@ from polymon.config import Config
 from polymon.errors import PolymonError, VenueError
 from polymon.polymarket.gamma import GammaMarket, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
-from polymon.service.discovery import Discovery
+from polymon.service.discovery import SLICE_MARKETS, Discovery
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
 from polymon.service.resolution import Resolution
 from polymon.service.tracking import MarketInfo, MarketState, Tracker, wall_ms
@@ -86,11 +86,18 @@ class Lifecycle:
         except trio.WouldBlock:
             self.counts["ws_events_dropped"] += 1
 
-    def remember(self, markets: Iterable[GammaMarket]) -> None:
+    async def remember(self, markets: Sequence[GammaMarket]) -> None:
         """Keep what the events say about the markets of a full Gamma listing (bootstrap,
-        refresh, poll); markets that left it are forgotten unless pending or watched."""
+        refresh, poll); markets that left it are forgotten unless pending or watched. Yields
+        to the event loop every `SLICE_MARKETS` markets."""
         state = self.state
-        info = {m.condition_id: MarketInfo.of(m) for m in markets}
+        info: dict[str, MarketInfo] = {}
+        for start in range(0, len(markets), SLICE_MARKETS):
+            if start:
+                await trio.lowlevel.checkpoint()
+            info.update(
+                (m.condition_id, MarketInfo.of(m)) for m in markets[start : start + SLICE_MARKETS]
+            )
         for cid in (*state.pending, *self.resolution.watch):
             if cid not in info and cid in state.info:
                 info[cid] = state.info[cid]
@@ -155,10 +162,9 @@ class Lifecycle:
             except VenueError as e:
                 errors.append(f"Gamma active markets: {e}")
             else:
-                self.remember(active)
+                await self.remember(active)
                 await self.discovery.discover(active, tracked, tally, subscribe=self.ready())
-                active_ids = {m.condition_id for m in active}
-                candidates.update(cid for cid in tracked if cid not in active_ids)
+                await self._left(active, candidates)
             await self.resolution.settle(sorted(candidates), tally, errors)
             self.counts["checks"] += 1
             self.counts["check_errors"] += len(errors)
@@ -174,6 +180,18 @@ class Lifecycle:
             }  # fmt: skip
             self.last_check = result
             return result
+
+    async def _left(self, active: Sequence[GammaMarket], into: set[str]) -> None:
+        """Add the tracked markets missing from an active listing to `into`, a slice of
+        `SLICE_MARKETS` at a time (the listing is the whole venue)."""
+        active_ids: set[str] = set()
+        for start in range(0, len(active), SLICE_MARKETS):
+            await trio.lowlevel.checkpoint()
+            active_ids.update(m.condition_id for m in active[start : start + SLICE_MARKETS])
+        tracked = list(self.state.tracker.tracked_markets())  # as of now, not before the listing
+        for start in range(0, len(tracked), SLICE_MARKETS):
+            await trio.lowlevel.checkpoint()
+            into.update(c for c in tracked[start : start + SLICE_MARKETS] if c not in active_ids)
 
     async def check_job(self) -> dict[str, object]:
         """`check()` as a scheduled job: its counts, or VenueError when the venue failed any

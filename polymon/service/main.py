@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,20 +44,32 @@ from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
 from polymon.polymarket.feed import FeedActivity
-from polymon.polymarket.gamma import GammaMarket, asset_metas, fetch_active_markets
+from polymon.polymarket.gamma import GammaMarket, PageSink, asset_metas, fetch_active_markets
 from polymon.polymarket.recording.records import RunInfo
 from polymon.polymarket.recording.writer import Recorder
 from polymon.polymarket.schemas import MarketResolved, NewMarket
 from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.api import ServiceApi
+from polymon.service.census import Census
 from polymon.service.lifecycle import Lifecycle
 from polymon.service.lifecycle_hooks import LifecycleWebhooks
+from polymon.service.market_index import MarketIndex
 from polymon.service.notify import Notifier, extending, service_pulse, supervise
 from polymon.service.records import metadata_row
 from polymon.service.resync import Resyncer
 from polymon.service.runstate import RestartGap, RunState
 from polymon.service.scheduler import Scheduler
-from polymon.service.shards import FLUSH_INTERVAL_SECS, Shard, Sinks, Tagged, shard_of, wall_us
+from polymon.service.shards import (
+    FLUSH_INTERVAL_SECS,
+    OpenPacer,
+    Shard,
+    Sinks,
+    Tagged,
+    flush_every,
+    shard_of,
+    wall_us,
+)
+from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
@@ -117,9 +129,12 @@ class Service:
         )  # fmt: skip
         self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
         self._owner: dict[str, int] = {}  # asset id -> shard index
+        self._markets = MarketIndex()
         rng = random.Random(seed)
         policy = policy_from(cfg)
         self.recorder = recorder_from(cfg, policy) if cfg.record.enabled else None
+        pm = cfg.polymarket
+        pacer = OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
         self.shards = [
             Shard(
                 i,
@@ -132,6 +147,7 @@ class Service:
                 gap_log=self.gap_log,
                 on_fired=self._deliver_fired,
                 recorder=self.recorder,
+                pacer=pacer,
             )
             for i in range(cfg.polymarket.shards)
         ]
@@ -165,8 +181,10 @@ class Service:
             "metadata_refresh", cfg.polymarket.metadata_refresh_secs if stored else 0,
             self.refresh_metadata,
         )  # fmt: skip
+        self.snapshots = Snapshotter(self.shards, cfg.storage)
+        self.census = Census(self.shards)
         self.scheduler.add(
-            "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshot
+            "snapshots", cfg.storage.snapshot_interval_secs if stored else 0, self.snapshots.run
         )
         self.scheduler.add(
             "lifecycle_check", cfg.lifecycle.poll_interval_secs, self.lifecycle.check_job
@@ -228,6 +246,7 @@ class Service:
             if index is None:
                 index = shard_of(meta.market or meta.asset_id, len(self.shards))
                 self._owner[meta.asset_id] = index
+                self._markets.add(meta.asset_id, meta.market)
             by_shard.setdefault(index, []).append(meta)
         added = 0
         for index, group in sorted(by_shard.items()):
@@ -240,6 +259,7 @@ class Service:
         for asset_id in asset_ids:
             index = self._owner.pop(asset_id, None)
             if index is not None:
+                self._markets.remove(asset_id)
                 by_shard.setdefault(index, []).append(asset_id)
         for index, group in sorted(by_shard.items()):
             await self.shards[index].remove(group)
@@ -254,23 +274,25 @@ class Service:
         state = self.state_of(asset_id).assets.get(asset_id)
         return state is not None and state.timestamp_ms > 0
 
-    def tracked_markets(self) -> dict[str, list[str]]:
-        """Every tracked market: condition id -> its tracked token ids; O(assets)."""
-        markets: dict[str, list[str]] = {}
-        for shard in self.shards:
-            for asset_id, state in shard.state.assets.items():
-                markets.setdefault(state.market or asset_id, []).append(asset_id)
-        return markets
+    def tracked_markets(self) -> Mapping[str, Sequence[str]]:
+        """Every tracked market: condition id -> its tracked token ids; O(1) (a live index)."""
+        return self._markets.markets
 
     async def bootstrap(self) -> int:
         """Subscribe every active, open market from Gamma (capped by polymarket.max_markets),
-        spread over the shards by market; returns how many tokens were new."""
-        markets = await self._fetch_markets()
+        spread over the shards by market, page by page as the listing arrives (the first
+        books are live while later pages load); returns how many tokens were new."""
         done = self.lifecycle.state.done  # resolved while Gamma may still list them as open
-        gap, self.restart_gap = self.restart_gap, None
-        added = await self.subscribe(
-            (m for m in asset_metas(markets) if m.market not in done), gap=gap
-        )
+        gap = self.restart_gap  # an unclean stop's downtime: opened on every new asset
+        added = 0
+
+        async def subscribe_page(page: list[GammaMarket]) -> None:
+            nonlocal added
+            new = (m for m in asset_metas(page) if m.market not in done)
+            added += await self.subscribe(new, gap=gap)
+
+        markets = await self._fetch_markets(subscribe_page)
+        self.restart_gap = None  # a later bootstrap's new assets were not down
         log.info("bootstrap: %d markets, %d new tokens", len(markets), added)
         return added
 
@@ -281,15 +303,11 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Counts for /health: tracked assets, open connections, fresh books."""
-        now = trio.current_time()
-        statuses: Counter[str] = Counter()
-        for shard in self.shards:
-            for state in shard.state.assets.values():
-                statuses[shard.state.status(state, now)] += 1
+        statuses = self.census.totals()  # as of its last pass: no walk over every asset here
         conns = [c for s in self.shards for c in s.connections]
         return {
-            "assets": sum(statuses.values()),
-            "books": dict(statuses),
+            "assets": sum(len(s.state.assets) for s in self.shards),
+            "books": {status: n for status, n in statuses.items() if n},
             "connections": len(conns),
             "connections_open": sum(c.state == "open" for c in conns),
             "bootstrapped": self.bootstrapped.is_set(),
@@ -302,7 +320,7 @@ class Service:
     def subscriptions(self) -> dict[str, Any]:
         """For /health/subscriptions: per shard its assets, markets, connections (state and
         asset count) and books by status; and the totals."""
-        return subscriptions(self.shards, trio.current_time())
+        return subscriptions(self.shards, self.census.read())
 
     def shards_status(self) -> dict[str, Any]:
         """For /shards/status: per shard its frames, invalid frames by reason, keepalives,
@@ -331,8 +349,10 @@ class Service:
             if self.recorder is not None:  # first: the shards' first frames are recorded
                 await nursery.start(self.recorder.run, name="recorder")
             for shard in self.shards:
-                await nursery.start(partial(shard.run), name=f"shard-{shard.index}")
+                await nursery.start(partial(shard.run, flush=False), name=f"shard-{shard.index}")
+            nursery.start_soon(flush_every, self.shards, name="shards-flush")
             await nursery.start(self.resyncer.run, name="resync")
+            await nursery.start(self.census.run, name="census")
             await nursery.start(self.webhooks.run, name="webhooks")
             loaded = self.alerts.load()
             if loaded:
@@ -349,29 +369,28 @@ class Service:
         for shard in self.shards:
             shard.flush()
 
-    async def snapshot(self, reason: str = "periodic") -> int:
-        """Queue a full L2 snapshot row of every synced book; returns the row count."""
-        rows = 0
-        for shard in self.shards:
-            rows += shard.snapshot(reason)
-            await trio.lowlevel.checkpoint()  # 10k books: let the readers run between shards
-        return rows
-
     async def refresh_metadata(self) -> int:
         """Fetch every active market from Gamma into market_metadata; returns the count."""
         count = len(await self._fetch_markets())
         log.info("metadata refresh: %d markets", count)
         return count
 
-    async def _fetch_markets(self) -> list[GammaMarket]:
-        """Every active, open market from Gamma, also queued for market_metadata."""
+    async def _fetch_markets(self, on_page: PageSink | None = None) -> list[GammaMarket]:
+        """Every active, open market from Gamma, queued for market_metadata page by page (and
+        handed to `on_page`) as the listing arrives."""
         pm = self.cfg.polymarket
+
+        async def page_done(page: list[GammaMarket]) -> None:
+            now_us = wall_us()
+            self._store_metadata([metadata_row(m, now_us) for m in page])
+            if on_page is not None:
+                await on_page(page)
+
         markets = await fetch_active_markets(
-            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets
-        )
-        self.lifecycle.remember(markets)
-        now_us = wall_us()
-        self._store_metadata([metadata_row(m, now_us) for m in markets])
+            self.http, pm.gamma_url, page_limit=pm.gamma_page_limit, max_markets=pm.max_markets,
+            on_page=page_done,
+        )  # fmt: skip
+        await self.lifecycle.remember(markets)
         return markets
 
     def _store_metadata(self, rows: list[MetadataRow]) -> None:

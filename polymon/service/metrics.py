@@ -2,8 +2,9 @@
 
 Nothing here runs on the hot path: the shards, writers and webhook queue keep plain integer
 counters (and each shard's Ingest a LatencyRing), and `ServiceCollector.collect()` turns them
-into Prometheus metric families at scrape time. A scrape costs O(tracked assets) for the book
-and gap gauges plus O(window log window) per shard for the latency percentiles.
+into Prometheus metric families at scrape time. A scrape costs O(shards) for the book and gap
+gauges (read from the census, `service.census`) plus O(window log window) per shard for the
+latency percentiles.
 
 Names carry the `polymon_` prefix and their unit (`_seconds`, `_bytes`, `_total`); label values
 come only from fixed sets (shard index, table, book status, connection state, reason, trigger
@@ -17,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import trio
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -143,7 +143,7 @@ class ServiceCollector(Collector):
 
     Register it on a CollectorRegistry; each scrape calls `collect()` in the Trio thread, which
     reads the Service's counters as they are at that moment. Runtime complexity per scrape:
-    O(assets + shards * window log window + tables).
+    O(shards * window log window + tables).
     """
 
     def __init__(self, service: Service) -> None:
@@ -166,18 +166,16 @@ class ServiceCollector(Collector):
         yield from self._delivery()
 
     def _books(self, shards: Sequence[Shard]) -> Iterator[Metric]:
-        now = trio.current_time()
         books: list[tuple[Sequence[str], float]] = []
         conns: list[tuple[Sequence[str], float]] = []
         gaps: list[tuple[Sequence[str], float]] = []
-        for shard in shards:
-            state, sid = shard.state, _sid(shard)
-            statuses = Counter(state.status(a, now) for a in state.assets.values())
-            books.extend(((sid, str(status)), statuses[status]) for status in BookStatus)
+        census = self.service.census.read()  # book and gap counts: no walk over every asset
+        for shard, counted in zip(shards, census, strict=True):
+            sid = _sid(shard)
+            books.extend(((sid, str(status)), counted.books[status]) for status in BookStatus)
             conn_states = Counter(c.state for c in shard.connections)
             conns.extend(((sid, str(cs)), conn_states[cs]) for cs in ConnState)
-            reasons = Counter(a.gap.reason for a in state.assets.values() if a.gap is not None)
-            gaps.extend(((sid, reason), n) for reason, n in sorted(reasons.items()))
+            gaps.extend(((sid, reason), n) for reason, n in sorted(counted.gaps_open.items()))
         yield _gauge("polymon_books", "Tracked order books by served status.",
                      ["shard", "status"], books)  # fmt: skip
         yield _gauge("polymon_feed_connections", "Market WebSocket connections by state.",

@@ -1,7 +1,8 @@
 """Shard tasks: each owns a ShardState, its connections, and the hand-off of what it produces.
 
 The hot path runs inline in the connections' reader tasks (`Ingest.handle`). A flush loop
-drains the shard's rows and gap events every `FLUSH_INTERVAL_SECS` and hands them on in bulk
+(one for every shard of the service) drains the shard's rows and gap events every
+`FLUSH_INTERVAL_SECS` and hands them on in bulk
 with `send_nowait` (one channel operation per batch, never per message); due REST resyncs go
 to the resync scheduler the same way.
 """
@@ -13,7 +14,7 @@ import random
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
 import trio
@@ -132,6 +133,26 @@ class Outlets:
         }  # fmt: skip
 
 
+class OpenPacer:
+    """Spaces out new connections: parallel batches of at most `batch`, one batch every
+    `interval_secs` on trio's clock, each as soon as it is needed (shared by every shard)."""
+
+    def __init__(self, batch: int, interval_secs: float) -> None:
+        self.batch = batch
+        self.interval_secs = interval_secs
+        self._slot = float("-inf")  # when the current batch opens
+        self._taken = 0
+
+    def delay(self, now: float) -> float:
+        """Reserve an opening; returns how long (seconds) the connection waits for it. O(1)."""
+        if now >= self._slot + self.interval_secs:
+            self._slot, self._taken = now, 0  # the last batch is history: this one opens now
+        elif self._taken >= self.batch:
+            self._slot, self._taken = self._slot + self.interval_secs, 0
+        self._taken += 1
+        return max(0.0, self._slot - now)
+
+
 class Shard:
     """One shard: books for a stable subset of assets and the connections that feed them."""
 
@@ -148,6 +169,7 @@ class Shard:
         gap_log: deque[GapEvent] | None = None,
         on_fired: FiredSink | None = None,
         recorder: Recorder | None = None,
+        pacer: OpenPacer | None = None,
     ) -> None:
         self.index = index
         self.recorder = recorder
@@ -162,14 +184,21 @@ class Shard:
         self.rng = rng or random.Random()
         self.gap_log = gap_log if gap_log is not None else deque(maxlen=1000)
         self.connections: list[Connection] = []
+        pm = cfg.polymarket
+        self.pacer = pacer or OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
         self._nursery: trio.Nursery | None = None
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Supervise this shard's connections and flush its output until cancelled."""
+    async def run(
+        self, *, flush: bool = True, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Supervise this shard's connections and (unless another task flushes every shard,
+        see `flush_every`) flush its output until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._flush_loop, name=f"shard-{self.index}-flush")
+            if flush:
+                nursery.start_soon(flush_every, [self], name=f"shard-{self.index}-flush")
             task_status.started()
+            await trio.sleep_forever()  # connections are started into this nursery later
 
     async def add(self, metas: Iterable[AssetMeta], *, gap: RestartGap | None = None) -> int:
         """Track and subscribe tokens, filling open connections before opening new ones; with
@@ -244,12 +273,6 @@ class Shard:
             for asset_id in due:  # the scheduler is saturated: try again next interval
                 self.state.resync_failed(asset_id)
 
-    def snapshot(self, reason: str = "periodic") -> int:
-        """Queue a full L2 snapshot row of each of this shard's synced books; returns rows."""
-        rows = self.state.snapshots(trio.current_time(), wall_us(), reason)
-        self.sinks.snapshots.put(rows)
-        return len(rows)
-
     def _open_connection(self) -> Connection:
         assert self._nursery is not None, "Shard.run must be started first"
         name = f"shard-{self.index}-conn-{len(self.connections)}"
@@ -261,7 +284,7 @@ class Shard:
             on_down=self._on_down,
             data_silence_secs=self.cfg.integrity.data_silence_secs,
             rng=self.rng,
-            start_delay_secs=self.cfg.polymarket.connection_stagger_secs * len(self.connections),
+            start_delay_secs=self.pacer.delay(trio.current_time()),
             tap=None if self.recorder is None else self.recorder.tap(name, self.index),
         )
         self.connections.append(conn)
@@ -271,7 +294,11 @@ class Shard:
     def _on_down(self, asset_ids: list[str], reason: str) -> None:
         self.state.on_disconnect(asset_ids, down_kind(reason), wall_us=wall_us())
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await trio.sleep(FLUSH_INTERVAL_SECS)
-            self.flush()
+
+async def flush_every(shards: Sequence[Shard]) -> None:
+    """Flush these shards every `FLUSH_INTERVAL_SECS`, all in one step: one wake-up per
+    interval for the whole service, not one per shard."""
+    while True:
+        await trio.sleep(FLUSH_INTERVAL_SECS)
+        for shard in shards:
+            shard.flush()

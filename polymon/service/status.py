@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from polymon.core.model import BookStatus
+from polymon.service.census import ShardCensus
 from polymon.service.resync import Resyncer
 from polymon.service.shards import Shard
 
@@ -26,19 +27,20 @@ def _age(now: float, then: float) -> float | None:
     return round(now - then, 3) if math.isfinite(then) else None
 
 
-def subscriptions(shards: Sequence[Shard], now: float) -> dict[str, Any]:
+def subscriptions(shards: Sequence[Shard], census: Sequence[ShardCensus]) -> dict[str, Any]:
     """Per shard: index, assets, markets, connections (name, state, assets) and books by
-    status; and the totals, with connections counted by state."""
+    status; and the totals, with connections counted by state. Markets and books come from
+    the census (one shard's entry each), so this is O(shards + connections)."""
     out = []
     totals: Counter[str] = Counter()
     books: Counter[str] = Counter()
     conn_states: Counter[str] = Counter()
-    for shard in shards:
+    for shard, counted in zip(shards, census, strict=True):
         state = shard.state
-        statuses = Counter(str(state.status(a, now)) for a in state.assets.values())
+        statuses = Counter(counted.books)
         conns = [{"name": c.name, "state": str(c.state), "assets": len(c.assets)}
                  for c in shard.connections]  # fmt: skip
-        markets = len({a.market for a in state.assets.values()})
+        markets = counted.markets
         out.append({
             "index": shard.index, "assets": len(state.assets), "markets": markets,
             "connections": conns, "books": _by_status(statuses),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
 import msgspec
@@ -37,8 +37,9 @@ class Tracker(Protocol):
     def has_book(self, asset_id: str) -> bool:
         """Whether a tracked token has received a book snapshot."""
 
-    def tracked_markets(self) -> dict[str, list[str]]:
-        """Every tracked market: condition id -> its tracked token ids."""
+    def tracked_markets(self) -> Mapping[str, Sequence[str]]:
+        """Every tracked market: condition id -> its tracked token ids (read-only; may be a
+        live view, so copy what is kept across an await)."""
 
 
 class MarketInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,7 +157,7 @@ class MarketState:
         self.done.add(cid)
         tokens = [t for t in self.tokens_of(cid) if self.tracker.tracks(t)]
         if not tokens:  # not in the info cache: ask the service
-            tokens = self.tracker.tracked_markets().get(cid, [])
+            tokens = list(self.tracker.tracked_markets().get(cid, ()))
         if tokens:
             await self.tracker.unsubscribe(tokens)
             self.counts["markets_dropped"] += 1

@@ -2,17 +2,21 @@
 
 The column lists mirror `schema/*.sql` (a test compares them with the live tables). Prices
 and sizes travel as integer 1e-6 units, written straight into the Decimal(18, 6) columns
-(`UNITS`); timestamps as integer microseconds into DateTime64(6). Conversions are
-column-oriented: one pass per column over a batch, no per-row objects.
+(`UNITS`, and `UNITS_ARRAY` for the depth arrays of ob_snapshots); timestamps as integer
+microseconds into DateTime64(6). Conversions are column-oriented and vectorised: one numpy
+pass per numeric column over a batch (`units_of`), no Decimal arithmetic and no per-row
+objects; the columns stay plain lists of Python ints and strings (the journal stores them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
 from polymon.core.model import GapEvent
@@ -20,6 +24,8 @@ from polymon.errors import StorageRejected
 
 UNITS = "Units"
 """Column type marker: Decimal(18, 6) written from integer units of 1e-6."""
+UNITS_ARRAY = "Array(Units)"
+"""Column type marker: Array(Decimal(18, 6)) written from lists of integer units of 1e-6."""
 
 Columns = list[list[Any]]
 Item = tuple[int, list[Any]]
@@ -62,7 +68,7 @@ TRADES = Table(
      ("price", UNITS), ("size", UNITS), ("fee_rate_bps", "UInt32"),
      ("transaction_hash", "String"), *_ORIGIN),
 )  # fmt: skip
-_DECIMALS = "Array(Decimal(18, 6))"
+_DECIMALS = UNITS_ARRAY
 SNAPSHOTS = Table(
     "ob_snapshots",
     (*_KEY, *_TIMES, ("reason", "LowCardinality(String)"), ("status", "LowCardinality(String)"),
@@ -117,10 +123,43 @@ def size_units(text: str) -> int:
     return units
 
 
-def float_units(size: float) -> int:
-    """A size the core already parsed, as 1e-6 units: exact for sizes with at most six
-    decimals below 9e9 (round-tripping through float loses nothing there); O(1)."""
-    return round(size * 1_000_000)
+_EXACT_BELOW = 2e9  # n * 1e6 < 2**51: a float times 1e6 rounds to the nearest integer exactly
+
+
+def units_of(values: Sequence[float], texts: Sequence[str] | None = None) -> list[int]:
+    """Sizes as integer 1e-6 units, in one numpy pass: exact for every value that is the
+    nearest float of a decimal with at most six decimals below 2e9 (checked: its units
+    divided back give the same float). Any other value (more decimals, huge, negative, not
+    finite) goes through `size_units` on its text (`texts[i]`, else the float's shortest
+    repr), which rounds exactly or raises StorageRejected. O(n).
+    """
+    floats = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.rint(floats * 1e6)
+        exact = (scaled / 1e6 == floats) & (floats >= 0) & (floats < _EXACT_BELOW)
+    units: list[int] = np.where(exact, scaled, 0).astype(np.int64).tolist()
+    if not exact.all():
+        for i in np.flatnonzero(~exact).tolist():
+            units[i] = size_units(texts[i] if texts is not None else repr(float(values[i])))
+    return units
+
+
+def text_units(texts: Sequence[str]) -> list[int]:
+    """Venue size strings ("12.5"; "" for an empty side is 0) as integer 1e-6 units: parsed
+    by `float` in C, made exact by `units_of`. ValueError for text that is not a number."""
+    return units_of([float(t) if t else 0.0 for t in texts], texts)
+
+
+def _units_lists(lists: Sequence[list[float]]) -> list[list[int]]:
+    """Each list of sizes as units, in one `units_of` pass over all of them; O(values)."""
+    flat = units_of(list(chain.from_iterable(lists)))
+    out: list[list[int]] = []
+    start = 0
+    for values in lists:
+        end = start + len(values)
+        out.append(flat[start:end])
+        start = end
+    return out
 
 
 def _parse_size_units(text: str) -> int:
@@ -148,7 +187,8 @@ def _flatten(items: Sequence[Item]) -> tuple[list[Any], list[int]]:
 
 
 def _ms_to_us(values: Sequence[int]) -> list[int]:
-    return [v * 1000 for v in values]
+    us: list[int] = (np.asarray(values, dtype=np.int64) * 1000).tolist()
+    return us
 
 
 def bbo_columns(items: Sequence[Item], run_id: str) -> Columns:
@@ -159,8 +199,8 @@ def bbo_columns(items: Sequence[Item], run_id: str) -> Columns:
         list(c) for c in zip(*rows_t, strict=True)
     )
     return [
-        aid, market, _ms_to_us(ts), recv, bid, [size_units(s) for s in bid_sz], ask,
-        [size_units(s) for s in ask_sz], [run_id] * len(rows), shards, seq,
+        aid, market, _ms_to_us(ts), recv, bid, text_units(bid_sz), ask, text_units(ask_sz),
+        [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
 
@@ -168,13 +208,14 @@ def level_columns(items: Sequence[Item], run_id: str) -> Columns:
     """ob_level_changes columns from shard batches of LevelRow."""
     rows, shards = _flatten(items)
     rows_t: list[LevelRow] = rows
-    aid, market, ts, recv, side, price, _size_text, size, prev, seq = (
+    aid, market, ts, recv, side, price, size_text, size, prev, seq = (
         list(c) for c in zip(*rows_t, strict=True)
     )
+    # The previous size exists only as the float the book held: exact up to 15 significant
+    # digits (every realistic size); the new size falls back to its venue text.
     return [
         aid, market, _ms_to_us(ts), recv, [_SIDE_NAMES[s] for s in side], price,
-        [float_units(s) for s in size], [float_units(p) for p in prev],
-        [run_id] * len(rows), shards, seq,
+        units_of(size, size_text), units_of(prev), [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
 
@@ -200,17 +241,19 @@ def trade_columns(items: Sequence[Item], run_id: str) -> Columns:
     )
     return [
         aid, market, _ms_to_us(ts), recv, tid, [_trade_side(s) for s in side], price,
-        [size_units(s) for s in size_text],
-        [_fee(f) for f in fee], tx, [run_id] * len(rows), shards, seq,
+        text_units(size_text), [_fee(f) for f in fee], tx, [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
 
 def snapshot_columns(items: Sequence[Item], run_id: str) -> Columns:
-    """ob_snapshots columns from batches of SnapshotRow (prices and sizes as exact strings)."""
+    """ob_snapshots columns from batches of SnapshotRow (prices already in units; the sizes
+    of all rows converted in one pass)."""
     rows, _shards = _flatten(items)
     rows_t: list[SnapshotRow] = rows
     columns: Columns = [list(c) for c in zip(*rows_t, strict=True)]
     columns[2] = _ms_to_us(columns[2])
+    columns[9] = _units_lists(columns[9])
+    columns[11] = _units_lists(columns[11])
     seq = columns.pop()
     return [*columns, [run_id] * len(rows), seq]
 
@@ -235,6 +278,10 @@ def plain_columns(items: Sequence[Item], _run_id: str) -> Columns:
     rows, _shards = _flatten(items)
     return [list(c) for c in zip(*rows, strict=True)]
 
+
+SLICE_ROWS: dict[str, int] = {SNAPSHOTS.name: 20}
+"""Rows per conversion step for tables whose rows are much bigger than a tick: an ob_snapshots
+row carries a whole book (~100 values), so 20 of them cost what 250 BBO rows do."""
 
 Converter = Callable[[Sequence[Item], str], Columns]
 CONVERTERS: dict[str, Converter] = {

@@ -20,7 +20,8 @@
 `durable_through_us` is the writer's watermark: every row that reached it before that wall
 time is in ClickHouse or in the journal (what a kill -9 cannot take away).
 
-A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step with a
+A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step (fewer
+for big rows, `rows.SLICE_ROWS`) with a
 checkpoint between slices (a slice is well under a millisecond). A worker thread would not
 run it in parallel (the conversion is Python code, it holds the GIL) and would make the loop
 wait for the GIL up to the interpreter's switch interval (5 ms by default) each time it comes
@@ -46,6 +47,7 @@ from polymon.storage.backlog import Backlog, Outcome
 from polymon.storage.journal import Journal, Loss
 from polymon.storage.rows import (
     CONVERTERS,
+    SLICE_ROWS,
     Columns,
     Converter,
     Item,
@@ -382,7 +384,10 @@ class Writer:
                     self.stats.rows_held = self.backlog.held_rows
             elif self._sealed:
                 batch = self._converting = self._take_sealed()
-                converted = await convert_in_slices(self._convert, batch.items, self.run_id)
+                converted = await convert_in_slices(
+                    self._convert, batch.items, self.run_id,
+                    SLICE_ROWS.get(self.table.name, CONVERT_SLICE_ROWS),
+                )  # fmt: skip
                 self._converting = None
                 if not self._take_columns(batch, converted):
                     continue

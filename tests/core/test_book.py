@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -323,3 +325,16 @@ def test_check_detects_a_corrupted_book() -> None:
     book.asks[490_000] = ("0.49", "0", 0.0)
     with pytest.raises(BookInvariantError):
         book._check()
+
+
+def test_book_sides_stay_tracked_by_the_garbage_collector() -> None:
+    # An exact dict of untracked values is untracked by every full collection and tracked
+    # again by the next update, as a young object: at venue size each full collection then
+    # scanned every active book. The sides are a dict subclass, which the GC never untracks.
+    book = OrderBook()
+    book.replace([(480_000, "0.48", "10", 10.0)], [(490_000, "0.49", "5", 5.0)])
+    book.set_level(BID, 470_000, "0.47", "1", 1.0)
+    gc.collect()
+    assert gc.is_tracked(book.bids)
+    assert gc.is_tracked(book.asks)
+    assert type(book.bids).__mro__[1] is dict  # a plain dict to every reader

@@ -501,7 +501,8 @@ def test_level_rows_carry_previous_size_and_sequence() -> None:
 def test_bbo_rows_only_when_the_top_changes() -> None:
     state = make()
     snapshot(state, ts=1000, now=0.0)
-    assert state.out.bbo == [(A, MARKET, 1000, wall(0.0), 480_000, "1200.5", 490_000, "310", 1)]
+    # seq 1 is the book's snapshot row (the rebuilt book), 2 its first top of book
+    assert state.out.bbo == [(A, MARKET, 1000, wall(0.0), 480_000, "1200.5", 490_000, "310", 2)]
     delta(state, "BUY", "0.46", "50", ts=1001)  # below the top
     delta(state, "SELL", "0.51", "0", ts=1002)  # above the top
     delta(state, "BUY", "0.48", "1200.5", ts=1003)  # same best size

@@ -331,6 +331,19 @@ def test_stale_quote_fires_once_per_quiet_spell() -> None:
     assert fired(table) == [(t.trigger_id, 1500.0)]
 
 
+def test_stale_quotes_coming_due_together_fire_a_bounded_number_per_check() -> None:
+    # A whole feed gone quiet: every STALE_QUOTE is due at once; each check (one per shard
+    # flush) fires at most `limit`, so none holds the event loop for long.
+    triggers = [trig("STALE_QUOTE", threshold_ms=1000, asset=f"{i:03d}") for i in range(250)]
+    table = table_of(*triggers, now=0.0)
+    assert table.check_stale(5.0, 0, limit=100) is True
+    assert len(fired(table)) == 100
+    assert table.check_stale(5.05, 0, limit=100) is True
+    assert table.check_stale(5.1, 0, limit=100) is False
+    assert len(fired(table)) == 150
+    assert table.check_stale(5.2, 0, limit=100) is False
+
+
 def test_stale_quote_clock_starts_at_registration_and_respects_removal() -> None:
     kept = trig("STALE_QUOTE", threshold_ms=2000)
     dropped = trig("STALE_QUOTE", threshold_ms=1000)

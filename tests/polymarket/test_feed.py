@@ -214,6 +214,40 @@ async def test_pongs_keep_a_connection_alive(autojump_clock: trio.testing.MockCl
         nursery.cancel_scope.cancel()
 
 
+class StepCounter(trio.abc.Instrument):
+    """Counts the steps (wake-ups) of tasks by name."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task.name] = self.steps.get(task.name, 0) + 1
+
+
+async def test_a_healthy_connections_watchdog_wakes_once_per_silence_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Hundreds of connections each waking a watchdog every second cost more than the feed.
+    async def script(ws: WebSocketConnection, venue: MemoryVenue) -> None:
+        await venue.receive_json(ws)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(venue.receive_json, ws)  # answers PINGs forever
+            while True:  # and the book flows: a data frame every 5 s
+                await ws.send_message(book_frame())
+                await trio.sleep(5)
+
+    counter = StepCounter()
+    async with trio.open_nursery() as nursery:
+        _, _, _, downs = await start(nursery, script)
+        trio.lowlevel.add_instrument(counter)
+        await trio.sleep(300)
+        trio.lowlevel.remove_instrument(counter)
+        assert downs == []
+        nursery.cancel_scope.cancel()
+    watchdog = sum(n for name, n in counter.steps.items() if name.endswith("._watchdog"))
+    assert 0 < watchdog <= 300 / 30 + 2
+
+
 async def test_frozen_feed_is_reconnected_when_others_flow(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -461,6 +461,22 @@ async def test_dedupe_and_filters_when_the_venue_ignores_them() -> None:
     assert condition_ids(markets) == [m["conditionId"] for m in [*POOL[:50], no_flag]]
 
 
+async def test_each_page_is_handed_on_before_the_next_is_asked_for() -> None:
+    venue = FakeGamma([*POOL[:150], *POOL[:120]])  # a second pass over the same markets
+    seen: list[tuple[int, list[str]]] = []
+
+    async def on_page(page: list[GammaMarket]) -> None:
+        seen.append((len(venue.requests), condition_ids(page)))
+
+    markets = await active(venue, on_page=on_page)
+    ids = [m["conditionId"] for m in POOL]
+    # Handed on as each page arrives; a market listed again is not handed on again, and the
+    # third page (duplicates only) not at all.
+    assert seen == [(1, ids[:100]), (2, ids[100:150])]
+    assert condition_ids(markets) == ids[:150]
+    assert len(venue.requests) == 3
+
+
 async def test_mid_walk_keyset_failure_falls_back_and_dedupes() -> None:
     venue = FakeGamma(POOL)
     venue.script = [httpx.Response(200, json={"markets": POOL[:100], "next_cursor": "gone"})]

@@ -127,7 +127,7 @@ class Rig:
     async def bootstrap(self) -> None:
         """What Service.bootstrap does: every active market subscribed and remembered."""
         markets = await fetch_active_markets(self.http, VENUE)
-        self.lifecycle.remember(markets)
+        await self.lifecycle.remember(markets)
         await self.tracker.subscribe(asset_metas(markets))
 
 
@@ -302,7 +302,7 @@ async def test_a_ws_resolution_gamma_does_not_show_yet_is_recorded_then_confirme
 ) -> None:
     async with rig(tmp_path) as r:
         market = r.sim.exchange.markets[0]
-        r.lifecycle.remember([])  # nothing cached: the tokens come from the service
+        await r.lifecycle.remember([])  # nothing cached: the tokens come from the service
         r.lifecycle.on_event(
             MarketResolved(market=market.condition_id, assets_ids=list(market.token_ids()),
                            winning_asset_id=market.yes_id, winning_outcome="Yes",

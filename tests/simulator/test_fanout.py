@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import trio
 
 from polymon.polymarket.simulator.exchange import Exchange
-from polymon.polymarket.simulator.fanout import Fanout, Flood, SimulatorStats, select_frame
+from polymon.polymarket.simulator.fanout import (
+    Connection,
+    Fanout,
+    Flood,
+    SimulatorStats,
+    select_frame,
+)
 
 
 def test_select_frame_keeps_only_subscribed_entries() -> None:
@@ -31,7 +38,7 @@ async def test_a_full_queue_drops_only_the_slow_client() -> None:
     fanout = Fanout(stats, capacity=4, malformed_ratio=0, seed=1)
     slow, fast = fanout.open(), fanout.open()
     for conn in (slow, fast):
-        conn.assets = set(exchange.token_ids())
+        fanout.subscribe(conn, exchange.token_ids())
     received = 0
     for i in range(10):
         fanout.publish(exchange.next_frames(i))
@@ -65,6 +72,39 @@ def test_flood_filters_frames_per_client() -> None:
             entries = message.get("price_changes", [message])
             assert {e["asset_id"] for e in entries} <= no_tokens
     assert list(flood.frames_for(set())) == []
+
+
+def queued(conn: Connection) -> list[Any]:
+    frames = []
+    while True:
+        try:
+            frames.append(json.loads(conn.frames.receive_nowait()))
+        except trio.WouldBlock:
+            return frames
+
+
+def test_a_frame_goes_only_to_its_subscribers_and_life_cycle_events_to_all() -> None:
+    exchange = Exchange(4, 4, trade_ratio=0, tick_change_ratio=0)
+    fanout = Fanout(SimulatorStats(), capacity=100, malformed_ratio=0, seed=1)
+    conns = [fanout.open() for _ in exchange.markets]
+    for conn, market in zip(conns, exchange.markets, strict=True):
+        fanout.subscribe(conn, market.token_ids())
+    fanout.unsubscribe(conns[3], [exchange.markets[3].no_id])
+    fanout.close(conns[2])
+    for i in range(40):
+        fanout.publish(exchange.next_frames(i))
+    fanout.publish([{"event_type": "new_market", "market": "0x1"}])
+    got = [queued(conn) for conn in conns]
+    for conn, market, frames in zip(conns, exchange.markets, got, strict=True):
+        if conn is conns[2]:
+            assert frames == []  # closed: out of the index
+            continue
+        assert frames[-1]["event_type"] == "new_market"
+        for frame in frames[:-1]:
+            for message in frame if isinstance(frame, list) else [frame]:
+                entries = message.get("price_changes", [message])
+                assert {e["asset_id"] for e in entries} <= conn.assets <= set(market.token_ids())
+    assert all(len(frames) > 1 for frames in (got[0], got[1], got[3]))
 
 
 def test_lost_frames_are_never_sent_and_are_counted() -> None:

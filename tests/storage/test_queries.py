@@ -357,7 +357,7 @@ async def test_quality_with_resolved_and_open_gaps(store: Store) -> None:
     level = (ASSET, MARKET, 0, 0, 0, 480_000, "5", 5.0, 0.0, 0)
     await put(store, LEVELS, [(*level[:2], now - k * MIN_MS, *level[3:]) for k in (1, 2, 3, 70)])
     snapshot = (ASSET, MARKET, now - 5 * MIN_MS, 0, "periodic", "fresh", "h", "0.01",
-                ["0.48"], ["5"], ["0.52"], ["7"], 1)  # fmt: skip
+                [480_000], [5.0], [520_000], [7.0], 1)  # fmt: skip
     await put(store, SNAPSHOTS, [snapshot])
     await put(store, GAPS, [
         gap("silence", now - 30 * MIN_MS),  # open at first...

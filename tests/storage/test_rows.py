@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from polymon.errors import StorageRejected
-from polymon.storage.rows import bbo_columns, level_columns, size_units, trade_columns
+from polymon.storage.rows import (
+    bbo_columns,
+    level_columns,
+    size_units,
+    snapshot_columns,
+    text_units,
+    trade_columns,
+    units_of,
+)
 from tests.storage.helpers import ASSET, MARKET, bbo_row, trade_row
 
 
@@ -47,3 +57,40 @@ def test_level_columns_name_the_side_and_scale_the_previous_size() -> None:
 def test_trade_columns_reject_unknown_sides() -> None:
     with pytest.raises(StorageRejected):
         trade_columns([(0, [trade_row(1, 1, 500_000, side="HOLD")])], "r")
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=2 * 10**9, places=6, allow_nan=False)))
+def test_units_of_parsed_sizes_is_exact(values: list[Any]) -> None:
+    # The core parses sizes to floats; storage turns them into exact 1e-6 units in one numpy
+    # pass, falling back to the exact decimal parser where the float path cannot vouch.
+    assert units_of([float(v) for v in values]) == [int(v * 1_000_000) for v in values]
+    texts = [str(v) for v in values]
+    assert text_units(texts) == [int(v * 1_000_000) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("0.0000005", 0), ("0.0000015", 2), ("1.23456789", 1_234_568), ("12345678901.5",
+     12_345_678_901_500_000), ("9007199254.740993", 9_007_199_254_740_993), ("", 0),
+     ("1e3", 1_000_000_000), (".5", 500_000)],
+)  # fmt: skip
+def test_text_units_past_the_float_path_round_exactly(text: str, units: int) -> None:
+    assert text_units([text]) == [units]
+
+
+@pytest.mark.parametrize("text", ["-1", "nan", "inf"])
+def test_text_units_reject_what_a_size_cannot_be(text: str) -> None:
+    with pytest.raises(StorageRejected):
+        text_units(["1", text])
+
+
+def test_snapshot_columns_keep_unit_prices_and_convert_every_size() -> None:
+    row = (ASSET, MARKET, 5, 6, "changed", "fresh", "h", "0.01",
+           [480_000, 470_000], [1200.5, 0.000001], [490_000], [3e9], 9)  # fmt: skip
+    cols = snapshot_columns([(1, [row, (*row[:8], [], [], [], [], 10)])], "r")
+    assert cols[2] == [5000, 5000]
+    assert cols[8:12] == [
+        [[480_000, 470_000], []], [[1_200_500_000, 1], []],
+        [[490_000], []], [[3_000_000_000_000_000], []],
+    ]  # fmt: skip
+    assert cols[12:] == [["r", "r"], [9, 10]]

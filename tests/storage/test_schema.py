@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from polymon.errors import StorageError
-from polymon.storage.rows import TABLES, UNITS
+from polymon.storage.rows import TABLES, UNITS, UNITS_ARRAY
 from polymon.storage.schema import load_migrations, split_statements
 from polymon.storage.store import Store
 
@@ -55,7 +55,8 @@ async def test_writer_columns_match_the_live_tables(store: Store) -> None:
             "AND table = {t:String} AND default_kind != 'MATERIALIZED' ORDER BY position",
             {"db": store.database, "t": table.name},
         )
-        expected = [(n, "Decimal(18, 6)" if t == UNITS else t) for n, t in table.columns]
+        sent_as = {UNITS: "Decimal(18, 6)", UNITS_ARRAY: "Array(Decimal(18, 6))"}
+        expected = [(n, sent_as.get(t, t)) for n, t in table.columns]
         assert [(n, t) for n, t in live] == expected, table.name
 
 

@@ -42,7 +42,7 @@ async def test_every_table_round_trips(store: Store, tmp_path: Path) -> None:
         writers.put(LEVELS, [(ASSET, MARKET, t, t * 1000, 1, 520_000, "12.25", 12.25, 3.0, 7)])
         writers.put(TRADES, [trade_row(9, t, 510_000, "5.5", "SELL")])
         snapshot = (ASSET, MARKET, t, t * 1000, "periodic", "fresh", "abc", "0.01",
-                    ["0.48", "0.47"], ["100", "5"], ["0.52"], ["250.5"], 11)  # fmt: skip
+                    [480_000, 470_000], [100.0, 5.0], [520_000], [250.5], 11)  # fmt: skip
         writers.put(SNAPSHOTS, [snapshot])
         writers.put(GAPS, [GapEvent(asset_id=ASSET, market=MARKET, reason="hash_mismatch",
                                     detected_us=t * 1000, detail="x")])  # fmt: skip

@@ -12,8 +12,9 @@ Entry points (pure: the shell passes `now`, monotonic seconds, and the times of 
         old): LARGE_FILL, and the imbalance types when the level lies inside their top levels.
     on_trade(asset_id, price_units, size, side, venue_ts_ms, recv_us, now)
         LARGE_TRADE, VOLUME_SPIKE.
-    check_stale(now, wall_us)
-        STALE_QUOTE; O(1) when nothing is due, so the shell may call it every flush.
+    check_stale(now, wall_us, limit)
+        STALE_QUOTE; O(1) when nothing is due and at most `limit` due entries a call, so the
+        shell may call it every flush.
 
 A shell that calls `on_level` for every level update may pass `book=None` to `on_bbo`; passing
 both evaluates an imbalance twice for one change, which fires nothing twice (edges) and adds
@@ -211,15 +212,19 @@ class TriggerTable:
         for rule in watch.trades:
             rule.on_trade(price_units, size, side, now, self._emit)
 
-    def check_stale(self, now: float, wall_us: int) -> None:
-        """Fire the STALE_QUOTE triggers whose asset has had no BBO update for their threshold.
+    def check_stale(self, now: float, wall_us: int, limit: int = 200) -> bool:
+        """Fire the STALE_QUOTE triggers whose asset has had no BBO update for their threshold;
+        returns whether due entries are left for the next call.
 
-        Their events carry `wall_us` as cause, so their latencies measure delivery only.
+        At most `limit` due entries are looked at per call, so a shell calling this every
+        flush never holds its loop for long when thousands come due at once (a feed that went
+        quiet); the rest fire on the following calls. Their events carry `wall_us` as cause,
+        so their latencies measure delivery only.
         """
         deadlines = self._deadlines
         due = deadlines.pop_due(now)
         if due is None:
-            return
+            return False
         self._now, self._venue_ts_ms, self._received_us = now, wall_us // 1000, wall_us
         while due is not None:
             if not due.removed:
@@ -229,7 +234,12 @@ class TriggerTable:
                 else:
                     due.armed = False
                     self._emit(due, round(quiet * 1000, 3), due.threshold)
+            limit -= 1
+            if limit <= 0:
+                following = deadlines.next_deadline
+                return following is not None and following <= now
             due = deadlines.pop_due(now)
+        return False
 
     # -- internals ----------------------------------------------------------------------
     def _watch(self, asset_id: str, now: float) -> AssetWatch:

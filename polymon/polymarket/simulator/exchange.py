@@ -201,7 +201,12 @@ class Exchange:
 
     def gamma_markets(self) -> list[Message]:
         """Every market in Gamma `/markets` shape, ordered by Gamma id."""
-        return [self._gamma_market(m) for m in self.markets]
+        return [self.gamma_market(m) for m in self.markets]
+
+    def market_by_token(self, asset_id: str) -> SimMarket | None:
+        """The market a token belongs to, or None."""
+        entry = self._tokens.get(asset_id)
+        return None if entry is None else entry[0]
 
     def clob_market(self, condition_id: str, now_ms: int) -> Message | None:
         """The CLOB `GET /markets/{condition_id}` body; None (a 404) for an unknown market or
@@ -270,7 +275,8 @@ class Exchange:
         # The mid is exact in half ticks of 1/1000, i.e. in 1/2000: format it with integer math.
         return _format_fraction(book.best_bid() + book.best_ask(), 2000)
 
-    def _gamma_market(self, market: SimMarket) -> Message:
+    def gamma_market(self, market: SimMarket) -> Message:
+        """One market in Gamma `/markets` shape (built on demand: O(levels) for its prices)."""
         book = market.book
         bid, ask = book.best_bid(), book.best_ask()
         gamma: Message = {
@@ -287,9 +293,7 @@ class Exchange:
             ),
             "clobTokenIds": json.dumps([market.yes_id, market.no_id]),
             "volume": format_size(market.volume_cents),
-            "active": True,
-            "closed": False,
-            "archived": False,
+            **gamma_flags(market),
             "acceptingOrders": True,
             "enableOrderBook": True,
             "negRisk": False,
@@ -502,6 +506,11 @@ class Exchange:
                 batch = [*batch[: room - 1], tail]
             frames += [encode_frame(frame) for frame in batch]
         return frames
+
+
+def gamma_flags(market: SimMarket) -> dict[str, bool]:
+    """Gamma's `active`, `closed` and `archived` for a market (`active` stays true after close)."""
+    return {"active": True, "closed": market.closed_ms is not None, "archived": False}
 
 
 def _messages(frame: Message | list[Message]) -> list[Message]:

@@ -8,7 +8,7 @@ would cut a consumer that cannot keep up.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -107,7 +107,8 @@ class Connection:
 
 
 class Fanout:
-    """Every open client connection, and delivery of generated frames to them."""
+    """Every open client connection, an index of who subscribed to what, and delivery of
+    generated frames to them: a frame costs O(its subscribers), not O(every client)."""
 
     def __init__(
         self,
@@ -125,6 +126,7 @@ class Fanout:
         self._lost_frame_ratio = lost_frame_ratio
         self._seed = seed
         self._next_ident = 0
+        self._subscribers: dict[str, dict[int, Connection]] = {}  # asset id -> its clients
 
     def open(self) -> Connection:
         """Register a new client; its fault RNG is seeded from (seed, connection number)."""
@@ -136,10 +138,33 @@ class Fanout:
         self.stats.connections_open += 1
         return conn
 
+    def subscribe(self, conn: Connection, asset_ids: Iterable[str]) -> None:
+        """Add tokens to a client's subscription; O(tokens)."""
+        ids = set(asset_ids) - conn.assets
+        conn.assets.update(ids)
+        if conn.ident in self.connections:
+            for asset_id in ids:
+                self._subscribers.setdefault(asset_id, {})[conn.ident] = conn
+
+    def unsubscribe(self, conn: Connection, asset_ids: Iterable[str]) -> None:
+        """Remove tokens from a client's subscription; O(tokens)."""
+        ids = conn.assets.intersection(asset_ids)
+        conn.assets.difference_update(ids)
+        self._unindex(conn, ids)
+
+    def _unindex(self, conn: Connection, asset_ids: Iterable[str]) -> None:
+        for asset_id in asset_ids:
+            clients = self._subscribers.get(asset_id)
+            if clients is not None:
+                clients.pop(conn.ident, None)
+                if not clients:
+                    del self._subscribers[asset_id]
+
     def close(self, conn: Connection) -> None:
         """Forget a client whose session ended (idempotent)."""
         if self.connections.pop(conn.ident, None) is not None:
             self.stats.connections_open -= 1
+            self._unindex(conn, conn.assets)
 
     def drop_all(self, reason: str) -> int:
         """Drop every client; returns how many."""
@@ -175,21 +200,40 @@ class Fanout:
             self.close(conn)
         return False
 
+    def _audience(self, frame: Frame) -> list[Connection]:
+        """The clients a frame may concern: subscribers of its tokens (everyone for a
+        life-cycle event), in subscription order."""
+        audience: dict[int, Connection] = {}
+        for message in frame if isinstance(frame, list) else (frame,):
+            entries = message.get("price_changes")
+            if entries is not None:
+                ids = [entry["asset_id"] for entry in entries]
+            elif "asset_id" in message:
+                ids = [message["asset_id"]]
+            elif message.get("event_type") in BROADCAST_EVENTS:
+                return list(self.connections.values())
+            else:
+                continue
+            for asset_id in ids:
+                clients = self._subscribers.get(asset_id)
+                if clients:
+                    audience.update(clients)
+        return list(audience.values())
+
     def publish(self, frames: Sequence[Frame]) -> None:
         """Send frames to every client, each filtered to the client's subscribed tokens."""
-        shared: dict[int, str] = {}
-        for conn in list(self.connections.values()):
-            for index, frame in enumerate(frames):
+        for frame in frames:
+            shared: str | None = None
+            for conn in self._audience(frame):
                 selected = select_frame(frame, conn.assets)
                 if selected is None:
                     continue
                 if selected is frame:
-                    text = shared.get(index)
-                    if text is None:
-                        text = shared[index] = encode_frame(frame)
+                    if shared is None:
+                        shared = encode_frame(frame)
+                    self.deliver(conn, shared)
                 else:
-                    text = encode_frame(selected)
-                self.deliver(conn, text)
+                    self.deliver(conn, encode_frame(selected))
 
 
 class _Entry(msgspec.Struct):

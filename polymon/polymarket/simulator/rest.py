@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from typing import Any, Final, Protocol
 
 import msgspec
 
-from polymon.polymarket.simulator.exchange import Exchange, Message
+from polymon.polymarket.simulator.exchange import Exchange, Message, SimMarket, gamma_flags
 
 MAX_LIMIT: Final = 100
 DEFAULT_LIMIT: Final = 20
@@ -71,34 +72,61 @@ def _bool(query: Query, key: str, default: bool | None) -> bool | None:
     raise _BadRequest(422, f"{key} must be true or false")
 
 
-def _filtered(exchange: Exchange, query: Query) -> list[Message]:
-    wanted = {
-        field: _bool(query, key, default)
-        # Gamma leaves closed markets out unless closed= is given.
-        for key, field, default in (
-            ("active", "active", None),
-            ("closed", "closed", False),
-            ("archived", "archived", None),
+class _Selection:
+    """The markets a Gamma query selects, found lazily in id order (= creation order): a page
+    costs O(limit + markets skipped), never a pass over every market."""
+
+    def __init__(self, exchange: Exchange, query: Query) -> None:
+        self.exchange = exchange
+        self.flags = {
+            key: value
+            # Gamma leaves closed markets out unless closed= is given.
+            for key, default in (("active", None), ("closed", False), ("archived", None))
+            if (value := _bool(query, key, default)) is not None
+        }
+        self.ids = set(query.getlist("id"))
+        self.slugs = set(query.getlist("slug"))
+        self.indexed: list[int] | None = None  # positions of the only candidates, if filtered
+        chosen: set[int] | None = None
+        for key, lookup in (
+            ("condition_ids", exchange.market_by_condition),
+            ("clob_token_ids", exchange.market_by_token),
+        ):
+            values = query.getlist(key)
+            if values:  # looked up, not scanned
+                found = {m.index for v in values if (m := lookup(v)) is not None}
+                chosen = found if chosen is None else chosen & found
+        if chosen is not None:
+            self.indexed = sorted(chosen)
+
+    def _candidates(self, start: int) -> Iterator[SimMarket]:
+        markets = self.exchange.markets
+        if self.indexed is None:
+            return (markets[i] for i in range(start, len(markets)))
+        return (markets[i] for i in self.indexed if i >= start)
+
+    def _matches(self, market: SimMarket) -> bool:
+        flags = gamma_flags(market)
+        return (
+            all(flags[key] == value for key, value in self.flags.items())
+            and (not self.ids or market.gamma_id in self.ids)
+            and (not self.slugs or market.slug in self.slugs)
         )
-    }
-    ids = set(query.getlist("id"))
-    conditions = set(query.getlist("condition_ids"))
-    tokens = set(query.getlist("clob_token_ids"))
-    slugs = set(query.getlist("slug"))
-    selected = []
-    for market in exchange.gamma_markets():
-        if any(value is not None and market[f] != value for f, value in wanted.items()):
-            continue
-        if ids and market["id"] not in ids:
-            continue
-        if conditions and market["conditionId"] not in conditions:
-            continue
-        if tokens and not tokens.intersection(msgspec.json.decode(market["clobTokenIds"])):
-            continue
-        if slugs and market["slug"] not in slugs:
-            continue
-        selected.append(market)
-    return selected
+
+    def page(self, start: int, skip: int, limit: int) -> tuple[list[Message], int | None]:
+        """Up to `limit` selected markets from position `start` on, after skipping `skip` of
+        them, in Gamma shape; and the position of the next selected market (None: no more)."""
+        page: list[Message] = []
+        for market in self._candidates(start):
+            if not self._matches(market):
+                continue
+            if skip:
+                skip -= 1
+            elif len(page) == limit:
+                return page, market.index
+            else:
+                page.append(self.exchange.gamma_market(market))
+        return page, None
 
 
 def gamma_markets(exchange: Exchange, query: Query) -> Reply:
@@ -108,10 +136,10 @@ def gamma_markets(exchange: Exchange, query: Query) -> Reply:
         offset = _int(query, "offset", 0)
         if offset > MAX_OFFSET:
             raise _BadRequest(422, f"offset must be <= {MAX_OFFSET}")
-        markets = _filtered(exchange, query)
+        selection = _Selection(exchange, query)
     except _BadRequest as e:
         return _error(e.status, str(e))
-    return 200, markets[offset : offset + limit]
+    return 200, selection.page(0, offset, limit)[0]
 
 
 def _cursor(position: int) -> str:
@@ -132,7 +160,9 @@ def _position(cursor: str) -> int:
 def gamma_markets_keyset(exchange: Exchange, query: Query) -> Reply:
     """Gamma `GET /markets/keyset`: `{"markets": [...], "next_cursor": ...}`, no cursor at the end.
 
-    `after_cursor` continues a walk; `offset` is rejected with 422 as on the venue.
+    `after_cursor` continues a walk; `offset` is rejected with 422 as on the venue. The cursor
+    is the position of the next selected market, so each page costs O(limit) and a whole walk
+    O(markets).
     """
     try:
         if query.get("offset") is not None:
@@ -140,12 +170,13 @@ def gamma_markets_keyset(exchange: Exchange, query: Query) -> Reply:
         limit = min(_int(query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
         cursor = query.get("after_cursor")
         start = _position(cursor) if cursor else 0
-        markets = _filtered(exchange, query)
+        selection = _Selection(exchange, query)
     except _BadRequest as e:
         return _error(e.status, str(e))
-    page: dict[str, Any] = {"markets": markets[start : start + limit]}
-    if start + limit < len(markets):
-        page["next_cursor"] = _cursor(start + limit)
+    markets, following = selection.page(start, 0, limit)
+    page: dict[str, Any] = {"markets": markets}
+    if following is not None and limit:
+        page["next_cursor"] = _cursor(following)
     return 200, page
 
 

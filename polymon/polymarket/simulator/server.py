@@ -139,11 +139,11 @@ class Simulator:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         if request.operation == "unsubscribe":
-            conn.assets.difference_update(request.assets_ids)
+            self.fanout.unsubscribe(conn, request.assets_ids)
             return
         if request.operation != "subscribe":
             return
-        conn.assets.update(request.assets_ids)
+        self.fanout.subscribe(conn, request.assets_ids)
         conn.subscribed = True
         if request.initial_dump and not self._silent:
             now_ms = self.now_ms()
