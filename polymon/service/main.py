@@ -597,8 +597,9 @@ async def _run_until_stopped(
             if bootstrap:
                 nursery.start_soon(service.run_bootstrap, name="bootstrap")
             pulse = service_pulse(
-                service.shards, writers, service.bootstrapped, lambda: service.bootstrap_error
-            )
+                service.shards, service.census.totals, writers, service.bootstrapped,
+                lambda: service.bootstrap_error,
+            )  # fmt: skip
             nursery.start_soon(supervise, notifier, pulse, name="systemd")
             running = Running(service, binds[0], shutdown)
             running.simulator = simulator
