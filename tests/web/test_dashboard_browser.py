@@ -103,6 +103,7 @@ class Service:
     user_key: str  # pro: the browser's session, so the pages must keep within its limits
     asset: str  # a token whose book, candles and trades are all there
     screenshots: Path
+    simulator: str  # the simulated exchange's control API (to make Gamma fail)
 
 
 def wait_for(check: Any, what: str, limit_secs: float = 45.0) -> Any:
@@ -138,6 +139,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "POLYMON_SIMULATOR__RATE_PER_SEC": "80",
         "POLYMON_SIMULATOR__TRADE_RATIO": "0.2",
         "POLYMON_STORAGE__BATCH_MAX_AGE_SECS": "0.2",
+        # Often enough that a failing Gamma shows as job errors within seconds.
+        "POLYMON_POLYMARKET__METADATA_REFRESH_SECS": "2",
     }
     # A receiver on loopback that refuses connections, tried once: alerts become dead letters.
     (tmp / "config.toml").write_text(
@@ -166,7 +169,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             return None
 
         asset = wait_for(ready, "a token with candles, trades and a two-sided book")
-        yield Service(base, admin_key, user_key, asset, screenshots)
+        simulator = log_path.read_text().split("simulated exchange on ", 1)[1].split()[0]
+        yield Service(base, admin_key, user_key, asset, screenshots, simulator)
     finally:
         stop(proc, log)
 
@@ -446,3 +450,41 @@ def test_depth_grid_and_poll_budget_in_the_page(chromium: Any, service: Service)
     assert out["periods"][1] == pytest.approx(1000 * 72 / 42)
     assert out["periods"][2] == pytest.approx(5000 * 72 / 42)
     assert out["periods"][3:] == [1000, 1000]
+
+
+def test_clear_errors_on_the_metrics_page(chromium: Any, service: Service) -> None:
+    """Failed jobs are listed on the metrics page, and its button clears them in the service."""
+
+    def jobs() -> dict[str, Any]:
+        return call(service.base, service.admin_key, "GET", "/cron/health")["data"]["jobs"]  # type: ignore[no-any-return]
+
+    def recorded_errors() -> int:
+        return sum(len(job["recent_errors"]) for job in jobs().values())
+
+    context, page, seen = open_dashboard(chromium, service, DESKTOP)
+    fail = urllib.request.Request(f"{service.simulator}/simulator/gamma/fail", method="POST")
+    urllib.request.urlopen(fail, timeout=10).close()
+    try:
+        wait_for(lambda: recorded_errors() >= 1, "a failed metadata_refresh run")
+    finally:
+        recover = urllib.request.Request(
+            f"{service.simulator}/simulator/gamma/recover", method="POST"
+        )
+        urllib.request.urlopen(recover, timeout=10).close()
+    # A run after Gamma recovered succeeded: no failure can be recorded after the click.
+    wait_for(lambda: (jobs()["metadata_refresh"]["last_run"] or {}).get("ok"), "a good run")
+    try:
+        log_in(page, service.user_key)
+        show(page, "#/metrics", "#jobs")
+        page.wait_for_selector("#clear-errors:not([disabled])", timeout=15_000)
+        page.click("#clear-errors")
+        notice = page.wait_for_selector("#jobs .notice:has-text('Cleared')")
+        cleared = int(notice.inner_text().split()[1])
+        assert cleared >= 1
+        page.wait_for_selector("#jobs td:has-text('No recorded error.')")
+        page.wait_for_selector("#clear-errors[disabled]")
+        # Gamma answers again, so no run since has failed: the service holds no error now.
+        assert recorded_errors() == 0
+        seen.check(page, service.base)
+    finally:
+        context.close()
