@@ -76,6 +76,7 @@ class Backlog:
         self.last_error = ""
         self._held: deque[_Held] = deque()
         self.held_rows = 0
+        self._peeked_journal = False
 
     @property
     def pending(self) -> int:
@@ -111,14 +112,16 @@ class Backlog:
 
     def peek(self) -> tuple[str, Columns]:
         """The next batch to replay as (token, columns). Raises IndexError when none waits."""
-        if self.journal.pending:
+        self._peeked_journal = self.journal.pending > 0
+        if self._peeked_journal:
             return self.journal.peek()
         held = self._held[0]
         return held.token, held.columns
 
     def pop(self) -> None:
-        """The batch `peek` gave is stored."""
-        if self.journal.pending:
+        """The batch the last `peek` gave is stored. It is taken from where `peek` found it:
+        a batch journaled while that one was being inserted is not the one that landed."""
+        if self._peeked_journal:
             self.journal.pop()
             return
         held = self._held.popleft()
