@@ -77,6 +77,7 @@ class Backlog:
         self._held: deque[_Held] = deque()
         self.held_rows = 0
         self._peeked_journal = False
+        self._stored: set[str] = set()  # write-ahead copies whose batch was inserted anyway
 
     @property
     def pending(self) -> int:
@@ -110,8 +111,33 @@ class Backlog:
         self._lose(Loss(self.table.name, *span, rows, self.last_error))
         return Outcome.DROPPED
 
+    def write_ahead(self, token: str, columns: Columns, now: float) -> bool:
+        """Journal a batch that is still being inserted, so that a kill -9 cannot take it;
+        False (nothing else happens) when the journal refuses it. If the insert then
+        succeeds, `stored` says so and the copy is never inserted again. O(batch size)."""
+        try:
+            self.journal.append(token, columns, now, span=batch_span(self.table, columns))
+        except (JournalFull, OSError) as e:
+            self.last_error = str(e)
+            return False
+        return True
+
+    def stored(self, token: str) -> None:
+        """A batch journaled by `write_ahead` was inserted after all: its journal copy is
+        popped when it is the oldest (the usual case), else when `peek` reaches it."""
+        if self.journal.pending and self.journal.peek()[0] == token:
+            self.journal.pop()
+        else:
+            self._stored.add(token)
+
     def peek(self) -> tuple[str, Columns]:
         """The next batch to replay as (token, columns). Raises IndexError when none waits."""
+        while self._stored and self.journal.pending:  # write-ahead copies already stored
+            token = self.journal.peek()[0]
+            if token not in self._stored:
+                break
+            self._stored.discard(token)
+            self.journal.pop()
         self._peeked_journal = self.journal.pending > 0
         if self._peeked_journal:
             return self.journal.peek()

@@ -18,7 +18,12 @@
   mid-insert included: its token makes the replay land once).
 
 `durable_through_us` is the writer's watermark: every row that reached it before that wall
-time is in ClickHouse or in the journal (what a kill -9 cannot take away).
+time is in ClickHouse or in the journal (what a kill -9 cannot take away). A row is made
+durable within `DURABLE_WITHIN_AGES` x `max_age_secs` of its arrival whatever ClickHouse's
+speed: a sealed batch still waiting for the inserter then is journaled (and replayed from
+there), and a batch whose insert has not returned by then is journaled while the insert goes
+on (its copy is popped unreplayed if the insert succeeds). A slow ClickHouse under a busy host
+held seconds of rows only in memory before, and a kill -9 took them.
 
 A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step (fewer
 for big rows, `rows.SLICE_ROWS`) with a
@@ -90,6 +95,9 @@ class WriterStats(msgspec.Struct, kw_only=True):
 
 
 _COALESCE = 5
+DURABLE_WITHIN_AGES = 1.5
+"""A row is in ClickHouse or the journal this many `max_age_secs` after it arrived (0.75 s
+at the default 0.5 s: a kill -9 loses under a second)."""
 CONVERT_SLICE_ROWS = 250
 """Rows converted per step of the event loop: 0.2-0.5 ms in the running service on the 2-core
 VM (0.8-2 µs a row there: four times the cost of a warm micro-benchmark)."""
@@ -168,12 +176,22 @@ class _Batch:
     """A sealed batch: the range of batch numbers it holds, its token, and its rows as shard
     items until converted."""
 
-    __slots__ = ("columns", "first", "items", "last", "oldest_us", "rows", "token")
+    __slots__ = ("columns", "due", "first", "items", "journaled", "last", "oldest_us", "rows",
+                 "token")  # fmt: skip
 
     def __init__(
-        self, prefix: str, first: int, last: int, items: list[Item], rows: int, oldest_us: int
+        self,
+        prefix: str,
+        first: int,
+        last: int,
+        items: list[Item],
+        rows: int,
+        oldest_us: int,
+        due: float,
     ) -> None:
         self.oldest_us = oldest_us  # wall time its first row reached the writer
+        self.due = due  # trio time by which it must be stored or journaled
+        self.journaled = False  # journaled ahead while its insert goes on
         self.first = first
         self.last = last
         self.token = f"{prefix}:{first}-{last}"
@@ -229,6 +247,8 @@ class Writer:
         self._converting: _Batch | None = None
         self._inflight: _Batch | None = None  # converted, being inserted
         self._ping_scope: trio.CancelScope | None = None
+        self._intake_scope: trio.CancelScope | None = None
+        self._durable_within = max_age_secs * DURABLE_WITHIN_AGES
 
     @property
     def backlog_rows(self) -> int:
@@ -243,7 +263,7 @@ class Writer:
         if self._pending:
             oldest.append(self._oldest_us)
         for batch in (self._converting, self._inflight):
-            if batch is not None:
+            if batch is not None and not batch.journaled:
                 oldest.append(batch.oldest_us)
         held = self.backlog.oldest_held_us
         if held is not None:
@@ -268,20 +288,46 @@ class Writer:
     async def _intake(self) -> None:
         async with self.receive:
             while True:
-                deadline = self._oldest + self.max_age_secs if self._pending else float("inf")
-                with trio.move_on_at(deadline):
+                with trio.move_on_at(self._next_deadline()) as self._intake_scope:
                     try:
                         item = await self.receive.receive()
                     except trio.EndOfChannel:
                         break
                     self._add(item)
                     continue
-                self._seal()
+                now = trio.current_time()
+                if self._pending and now >= self._oldest + self.max_age_secs:
+                    self._seal()
+                self._make_due_durable(now)
+        self._intake_scope = None
         self._seal()
         self._closed = True
         self._wake.set()
         if self._ping_scope is not None:
             self._ping_scope.cancel()  # shutting down: no waiting for a store that is down
+
+    def _next_deadline(self) -> float:
+        """When intake must act without a new item: seal the pending rows, or journal a
+        batch that is due (the oldest sealed one, or the one being inserted)."""
+        deadline = self._oldest + self.max_age_secs if self._pending else float("inf")
+        if self._sealed:
+            deadline = min(deadline, self._sealed[0].due)
+        inflight = self._inflight
+        if inflight is not None and not inflight.journaled:
+            deadline = min(deadline, inflight.due)
+        return deadline
+
+    def _make_due_durable(self, now: float) -> None:
+        """Journal what is due and still only in memory: the batch being inserted (a copy,
+        the insert goes on) and the sealed batches waiting for the inserter."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.journaled and inflight.due <= now:
+            assert inflight.columns is not None
+            inflight.journaled = self.backlog.write_ahead(inflight.token, inflight.columns, now)
+            if not inflight.journaled:
+                inflight.due = float("inf")  # the journal refuses: it waits like before
+        if self._sealed and self._sealed[0].due <= now:
+            self._spill(due_by=now)
 
     def _add(self, item: Item) -> None:
         if not self._pending:
@@ -300,7 +346,8 @@ class Writer:
         items, rows = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
         self._batches += 1
-        batch = _Batch(self._prefix, self._batches, self._batches, items, rows, self._oldest_us)
+        n, due = self._batches, self._oldest + self._durable_within
+        batch = _Batch(self._prefix, n, n, items, rows, self._oldest_us, due)
         self._sealed.append(batch)
         self._sealed_rows += batch.rows
         if self.outage or self._sealed_rows > self.max_pending_rows:
@@ -323,7 +370,7 @@ class Writer:
             self._sealed_rows -= more.rows
             items.extend(more.items)
             rows, last = rows + more.rows, more.last
-        return _Batch(self._prefix, batch.first, last, items, rows, batch.oldest_us)
+        return _Batch(self._prefix, batch.first, last, items, rows, batch.oldest_us, batch.due)
 
     def _take_columns(self, batch: _Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
         """Keep a batch's converted columns; dead-letter its bad rows. False if none is left."""
@@ -335,9 +382,10 @@ class Writer:
         batch.items = []
         return columns is not None
 
-    def _spill(self) -> None:
-        """Move every sealed batch to the backlog (oldest first), keeping memory bounded."""
-        while self._sealed:
+    def _spill(self, due_by: float = float("inf")) -> None:
+        """Move the sealed batches due by `due_by` (all by default) to the backlog, oldest
+        first: memory stays bounded and what is due is durable."""
+        while self._sealed and self._sealed[0].due <= due_by:
             batch = self._sealed.popleft()
             self._sealed_rows -= batch.rows
             if batch.columns is not None or self._take_columns(
@@ -358,7 +406,9 @@ class Writer:
 
     def _journal_everything(self) -> None:
         for batch in (self._inflight, self._converting):  # cut short: journaled first
-            if batch is not None:
+            if batch is not None and batch.journaled:  # already is
+                self.stats.rows_journaled += row_count(batch.columns or [])
+            elif batch is not None:
                 self._sealed.appendleft(batch)
                 self._sealed_rows += batch.rows
         self._inflight = self._converting = None
@@ -393,9 +443,16 @@ class Writer:
                     continue
                 assert batch.columns is not None
                 self._inflight = batch
+                if self._intake_scope is not None:  # intake journals it if it is not done by then
+                    self._intake_scope.deadline = min(self._intake_scope.deadline, batch.due)
                 delivered = await self._deliver(batch.token, batch.columns)
                 self._inflight = None
-                if not delivered:
+                if batch.journaled and delivered:
+                    self.backlog.stored(batch.token)
+                elif batch.journaled:  # its copy in the journal is replayed
+                    self.stats.rows_journaled += row_count(batch.columns)
+                    self._spill()
+                elif not delivered:
                     self._to_journal(batch.token, batch.columns, batch.oldest_us)
                     self._spill()  # keep batch order: everything sealed follows it
             elif self._closed:

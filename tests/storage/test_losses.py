@@ -234,3 +234,44 @@ async def test_the_watermark_trails_the_oldest_row_only_in_memory(
         mark = writers.durable_through_us(time.time_ns() // 1000 + 10_000_000)
         assert before <= mark <= time.time_ns() // 1000
         writers.close_intake()
+
+
+class SlowStore(FaultyStore):
+    """Each insert takes `delay` seconds longer (a ClickHouse slowed by a busy host)."""
+
+    delay = 0.0
+
+    async def insert(self, table: Table, columns: Columns, token: str = "") -> None:
+        await trio.sleep(self.delay)
+        await super().insert(table, columns, token)
+
+
+async def test_rows_a_slow_clickhouse_has_not_taken_are_journaled_by_their_due_time(
+    store: Store, tmp_path: Path
+) -> None:
+    """R4 whatever ClickHouse's speed: 0.3 s (1.5 x batch age) after a row arrives it is in
+    ClickHouse or the journal. The batch in a slow insert is journaled meanwhile (its copy
+    popped when the insert lands), the batch waiting behind it is journaled and replayed
+    from there; every row lands once."""
+    slow = SlowStore(store)
+    slow.delay = 1.5
+    t = base_ms()
+    writers = WriterSet(slow, CFG, tmp_path)
+    writer = writers.writers["ob_bbo"]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writers.run)
+        writers.put(BBO, rows(0, 50, t))
+        await trio.sleep(0.5)  # sealed at 0.2 s, in its insert since, due at 0.3 s
+        assert writer.journal.pending == 1
+        writers.put(BBO, rows(50, 50, t))
+        await trio.sleep(0.5)  # sealed, waiting behind the slow insert, due
+        assert writer.journal.pending == 2
+        now_us = time.time_ns() // 1000
+        assert writer.durable_through_us(now_us) == now_us  # nothing only in memory
+        await wait_until(lambda: writer.stats.rows_written == 100)
+        assert writer.journal.pending == 0
+        writers.close_intake()
+    assert await count(store, "SELECT count() FROM {db}.ob_bbo") == 100
+    assert writer.stats.rows_journaled == 50  # the waiting batch; the copy was not needed
+    assert writer.stats.rows_replayed == 50
+    assert len(set(slow.tokens)) == 2 == len(slow.tokens)  # the copy was never inserted
