@@ -14,7 +14,7 @@ from polymon.config import StorageConfig
 from polymon.core.model import GapEvent
 from polymon.storage.rows import BBO, GAPS, LEVELS, METADATA, SNAPSHOTS, TRADES
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import ASSET, MARKET, FaultyStore, bbo_row, trade_row
 
 CFG = StorageConfig(batch_max_rows=100, batch_max_age_secs=0.2, probe_interval_secs=0.5)

@@ -20,8 +20,9 @@ import trio
 from polymon.config import StorageConfig
 from polymon.core.model import GapEvent
 from polymon.storage.journal import Journal, Loss
+from polymon.storage.rejects import DeadLetter
 from polymon.storage.rows import DEAD_LETTERS, GAPS, TABLES, Item, Table
-from polymon.storage.writer import DeadLetter, Inserter, Writer
+from polymon.storage.table_writer import Inserter, Writer
 
 log = logging.getLogger("polymon.storage")
 _LAST = (GAPS, DEAD_LETTERS)  # stopped after the others: they take what the others lose
