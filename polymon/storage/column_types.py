@@ -19,8 +19,10 @@ from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.common import write_array
 from clickhouse_connect.driver.exceptions import DataError
 
+from polymon.core.prices import PRICE_SCALE
 from polymon.storage.rows import UNITS, UNITS_ARRAY
 
+_UNITS_TYPE = "Decimal(18, 6)"  # what the schema declares a price or size column as
 _ARRAY_ROWS_PER_PIECE = 500  # ~50k array values: well under a millisecond of numpy
 
 
@@ -60,9 +62,10 @@ def column_type(type_name: str) -> ClickHouseType:
     if type_name == "LowCardinality(String)":
         type_name = "String"
     if type_name == UNITS:
-        base = get_from_name("Decimal(18, 6)")
+        base = get_from_name(_UNITS_TYPE)
         assert isinstance(base, DecimalType)
+        assert 10**base.scale == PRICE_SCALE  # the units rows.py converts to
         return _UnitsDecimal(base.type_def, base.prec, base.byte_size * 8, base.scale)
     if type_name == UNITS_ARRAY:
-        return _UnitsArray(get_from_name("Array(Decimal(18, 6))").type_def)
+        return _UnitsArray(get_from_name(f"Array({_UNITS_TYPE})").type_def)
     return get_from_name(type_name)
