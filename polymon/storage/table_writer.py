@@ -34,13 +34,13 @@ Every row is accounted for in `WriterStats`: written, journaled, held, dead-lett
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.errors import StorageRejected, StorageUnavailable
 from polymon.logs import bind
 from polymon.storage.backlog import Backlog, Outcome
@@ -214,7 +214,7 @@ class Writer:
     def _add(self, item: Item) -> None:
         if not self._pending:
             self._oldest = trio.current_time()
-            self._oldest_us = time.time_ns() // 1000
+            self._oldest_us = wall_us()
         self._pending.append(item)
         count = len(item[1])
         self._pending_rows += count
@@ -376,7 +376,7 @@ class Writer:
             written=self._count_written, reject=self._send_dead_letters,
         )  # fmt: skip
         if unstored:
-            oldest_us = time.time_ns() // 1000
+            oldest_us = wall_us()
             for piece_token, piece in unstored:
                 self._to_journal(piece_token, piece, oldest_us)
             self.outage = True
@@ -385,7 +385,7 @@ class Writer:
         self.stats.rows_dead_lettered += len(rows)
         if not rows:
             return
-        letters = dead_letters(self.table.name, rows, token, time.time_ns() // 1000)
+        letters = dead_letters(self.table.name, rows, token, wall_us())
         if self.dead_letter is None:
             self.stats.rows_dropped += len(rows)
             self.stats.rows_dead_lettered -= len(rows)

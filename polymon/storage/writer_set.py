@@ -10,13 +10,13 @@ cause in `detail` (JSON). Losses of the gap table itself can only be logged.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import StorageConfig
 from polymon.core.model import GapEvent
 from polymon.storage.journal import Journal, Loss
@@ -46,7 +46,7 @@ class WriterSet:
     def __init__(
         self, store: Inserter, cfg: StorageConfig, data_dir: Path, *, run_id: str = ""
     ) -> None:
-        self.run_id = run_id or f"{time.time_ns() // 1000:x}"
+        self.run_id = run_id or f"{wall_us():x}"
         self.send: dict[str, trio.MemorySendChannel[Item]] = {}
         self.writers: dict[str, Writer] = {}
         self.done = trio.Event()
