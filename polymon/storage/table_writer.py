@@ -37,7 +37,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import msgspec
 import trio
 
 from polymon.clock import wall_us
@@ -46,9 +45,10 @@ from polymon.logs import bind
 from polymon.storage.backlog import Backlog, Outcome
 from polymon.storage.batches import Batch, SealedBatches
 from polymon.storage.conversion import CONVERT_SLICE_ROWS, convert_in_slices, convert_items
-from polymon.storage.journal import Journal, Loss
+from polymon.storage.journal import Journal, JournalCounters, Loss
 from polymon.storage.rejects import DeadLetter, bisect, dead_letters
 from polymon.storage.rows import CONVERTERS, SLICE_ROWS, Columns, Item, Table, row_count
+from polymon.storage.writer_stats import WriterStats
 
 log = logging.getLogger("polymon.storage")
 
@@ -59,22 +59,6 @@ class Inserter(Protocol):
     async def insert(self, table: Table, columns: Columns, token: str = "") -> None: ...
 
     async def ping(self) -> bool: ...
-
-
-class WriterStats(msgspec.Struct, kw_only=True):
-    """Where every row a writer received went."""
-
-    rows_in: int = 0
-    rows_written: int = 0
-    batches_written: int = 0
-    rows_journaled: int = 0
-    rows_replayed: int = 0
-    rows_dead_lettered: int = 0
-    rows_dropped: int = 0
-    rows_held: int = 0
-    retries: int = 0
-    outages: int = 0
-    last_error: str = ""
 
 
 _COALESCE = 5
@@ -136,6 +120,26 @@ class Writer:
     def backlog_rows(self) -> int:
         """Rows received and not yet inserted, journaled or dead-lettered (held included)."""
         return self._pending_rows + self._sealed.rows + self.backlog.held_rows
+
+    @property
+    def held_rows(self) -> int:
+        """Rows held in memory because the journal refused them (disk full)."""
+        return self.backlog.held_rows
+
+    @property
+    def journal_batches(self) -> int:
+        """Batches waiting in the journal."""
+        return self.journal.pending
+
+    @property
+    def journal_bytes(self) -> int:
+        """Size (bytes) of the batches waiting in the journal."""
+        return self.journal.pending_bytes
+
+    @property
+    def journal_counters(self) -> JournalCounters:
+        """The journal's own counters (torn and corrupt records, failed writes and syncs)."""
+        return self.journal.counters
 
     def durable_through_us(self, now_us: int) -> int:
         """Wall time (µs) before which every row that reached this writer is inserted or

@@ -124,10 +124,10 @@ class WriterSet:
         out: dict[str, Any] = {}
         for name, w in self.writers.items():
             entry = msgspec.structs.asdict(w.stats)
-            counters = msgspec.structs.asdict(w.journal.counters)
+            counters = msgspec.structs.asdict(w.journal_counters)
             entry.update(
-                backlog_rows=w.backlog_rows, journal_batches=w.journal.pending,
-                journal_bytes=w.journal.pending_bytes, outage=w.outage,
+                backlog_rows=w.backlog_rows, journal_batches=w.journal_batches,
+                journal_bytes=w.journal_bytes, outage=w.outage,
                 **{f"journal_{k}": v for k, v in counters.items()},
             )  # fmt: skip
             out[name] = entry
@@ -137,6 +137,11 @@ class WriterSet:
         """Wall time (µs) before which every row handed to any writer is inserted or
         journaled (see Writer.durable_through_us)."""
         return min(w.durable_through_us(now_us) for w in self.writers.values())
+
+    @property
+    def rows_written(self) -> int:
+        """Rows every writer has inserted so far; O(tables)."""
+        return sum(w.stats.rows_written for w in self.writers.values())
 
     @property
     def unavailable(self) -> bool:
