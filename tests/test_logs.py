@@ -21,7 +21,7 @@ from polymon.config import Config, StorageConfig, load_config
 from polymon.logs import Redactor, bind, configure, secrets_of
 from polymon.storage.rows import BBO
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import FaultyStore, bbo_row
 
 SENTINEL = "Sentinel-Pa55word-7f3a"

@@ -17,8 +17,8 @@ from typing import Any
 from clickhouse_connect.driver.insert import InsertContext
 from clickhouse_connect.driver.transform import NativeTransform
 
+from polymon.storage.column_types import column_type
 from polymon.storage.rows import CONVERTERS, Columns, Table
-from polymon.storage.store import column_type
 
 
 def values_in(columns: Columns) -> int:

@@ -22,7 +22,7 @@ from polymon.core.shard import ShardState
 from polymon.polymarket.ingest import Ingest
 from polymon.storage.rows import BBO, LEVELS, TRADES, Table
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 
 _FLUSH_ROWS = 2_000  # rows per shard hand-over, about one 50 ms flush under load
 

@@ -73,7 +73,7 @@ from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
 from polymon.storage.store import Store, migrate_until_ready, open_store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from polymon.web.app import create_app
 from polymon.web.events import EventBuffer
 from polymon.web.keys import KeyStore

@@ -33,7 +33,7 @@ from polymon.polymarket.feed import ConnState
 if TYPE_CHECKING:
     from polymon.service.main import Service
     from polymon.service.shards import Shard
-    from polymon.storage.writer import Writer
+    from polymon.storage.table_writer import Writer
 
 Rows = Iterable[tuple[Sequence[str], float]]
 LATENCY = "polymon_processing_latency_seconds"

@@ -27,7 +27,7 @@ import trio
 from polymon.core.model import BookStatus
 from polymon.polymarket.feed import ConnState
 from polymon.service.shards import Shard
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 
 MAX_LAG_SECS = 5.0
 STALL_SECS = 60.0

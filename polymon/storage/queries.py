@@ -32,8 +32,8 @@ from polymon.storage.sql import (
     IN_WINDOW,
     MAX_ASSETS,
     OHLC_VIEWS,
+    SECOND_US,
     TWO_SIDED,
-    US,
     bar_bounds,
     check_limit,
     interval_secs,
@@ -176,7 +176,7 @@ async def assets_with_ticks(
         " AND hour <= toDateTime({hi:Int64}, 'UTC')"
         " GROUP BY asset_id HAVING n >= {min_ticks:UInt64} AND n > 0"
         " ORDER BY n DESC, asset_id LIMIT {limit:UInt64}",
-        {"lo": start // US, "hi": end // US, "min_ticks": min_ticks, "limit": limit},
+        {"lo": start // SECOND_US, "hi": end // SECOND_US, "min_ticks": min_ticks, "limit": limit},
     )
     return [
         AssetTicks(
@@ -239,7 +239,7 @@ async def quality(store: Store, asset_id: str, hours: float, now_us: int) -> Qua
             reach = hi
     n_ticks, one_sided, tick_minutes, first_us, last_us = bbo
     n_ticks = int(n_ticks)
-    minute = 60 * US
+    minute = 60 * SECOND_US
     window_minutes = -(-end // minute) - start // minute
     return Quality(
         asset_id=asset_id,

@@ -4,8 +4,8 @@ The column lists mirror `schema/*.sql` (a test compares them with the live table
 and sizes travel as integer 1e-6 units, written straight into the Decimal(18, 6) columns
 (`UNITS`, and `UNITS_ARRAY` for the depth arrays of ob_snapshots); timestamps as integer
 microseconds into DateTime64(6). Conversions are column-oriented and vectorised: one numpy
-pass per numeric column over a batch (`units_of`), no Decimal arithmetic and no per-row
-objects; the columns stay plain lists of Python ints and strings (the journal stores them).
+pass per numeric column over a batch (`sizes_as_units`), no Decimal arithmetic and no
+per-row objects; the columns stay plain lists of Python ints and strings (the journal stores them).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
 from polymon.core.model import GapEvent
+from polymon.core.prices import PRICE_SCALE
 from polymon.errors import StorageRejected
 
 UNITS = "Units"
@@ -105,11 +106,14 @@ TABLES = (BBO, LEVELS, TRADES, SNAPSHOTS, GAPS, METADATA, DEAD_LETTERS)
 _SIDE_NAMES = ("BID", "ASK")
 
 
+# Sizes use the price scale (core.prices): integer units of 1e-6, six decimal places.
+_SIZE_DECIMALS = len(str(PRICE_SCALE)) - 1
+_SCALE_F = float(PRICE_SCALE)
 _SIZE_CACHE_LIMIT = 100_000
 _size_cache: dict[str, int] = {}
 
 
-def size_units(text: str) -> int:
+def parse_size_units(text: str) -> int:
     """A venue size string ("12.5", "0", "1e3") as integer 1e-6 units; "" (no level) is 0.
 
     O(1) for a size seen before (bounded cache: top-of-book sizes repeat), else O(len(text)).
@@ -117,7 +121,7 @@ def size_units(text: str) -> int:
     """
     units = _size_cache.get(text)
     if units is None:
-        units = _parse_size_units(text)
+        units = _parse_size_text(text)
         if len(_size_cache) < _SIZE_CACHE_LIMIT:
             _size_cache[text] = units
     return units
@@ -126,33 +130,33 @@ def size_units(text: str) -> int:
 _EXACT_BELOW = 2e9  # n * 1e6 < 2**51: a float times 1e6 rounds to the nearest integer exactly
 
 
-def units_of(values: Sequence[float], texts: Sequence[str] | None = None) -> list[int]:
+def sizes_as_units(values: Sequence[float], texts: Sequence[str] | None = None) -> list[int]:
     """Sizes as integer 1e-6 units, in one numpy pass: exact for every value that is the
     nearest float of a decimal with at most six decimals below 2e9 (checked: its units
     divided back give the same float). Any other value (more decimals, huge, negative, not
-    finite) goes through `size_units` on its text (`texts[i]`, else the float's shortest
+    finite) goes through `parse_size_units` on its text (`texts[i]`, else the float's shortest
     repr), which rounds exactly or raises StorageRejected. O(n).
     """
     floats = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        scaled = np.rint(floats * 1e6)
-        exact = (scaled / 1e6 == floats) & (floats >= 0) & (floats < _EXACT_BELOW)
+        scaled = np.rint(floats * _SCALE_F)
+        exact = (scaled / _SCALE_F == floats) & (floats >= 0) & (floats < _EXACT_BELOW)
     units: list[int] = np.where(exact, scaled, 0).astype(np.int64).tolist()
     if not exact.all():
         for i in np.flatnonzero(~exact).tolist():
-            units[i] = size_units(texts[i] if texts is not None else repr(float(values[i])))
+            units[i] = parse_size_units(texts[i] if texts is not None else repr(float(values[i])))
     return units
 
 
-def text_units(texts: Sequence[str]) -> list[int]:
+def size_texts_as_units(texts: Sequence[str]) -> list[int]:
     """Venue size strings ("12.5"; "" for an empty side is 0) as integer 1e-6 units: parsed
-    by `float` in C, made exact by `units_of`. ValueError for text that is not a number."""
-    return units_of([float(t) if t else 0.0 for t in texts], texts)
+    by `float` in C, made exact by `sizes_as_units`. ValueError for text that is not a number."""
+    return sizes_as_units([float(t) if t else 0.0 for t in texts], texts)
 
 
-def _units_lists(lists: Sequence[list[float]]) -> list[list[int]]:
-    """Each list of sizes as units, in one `units_of` pass over all of them; O(values)."""
-    flat = units_of(list(chain.from_iterable(lists)))
+def _size_lists_to_units(lists: Sequence[list[float]]) -> list[list[int]]:
+    """Each list of sizes as units, in one `sizes_as_units` pass over all of them; O(values)."""
+    flat = sizes_as_units(list(chain.from_iterable(lists)))
     out: list[list[int]] = []
     start = 0
     for values in lists:
@@ -162,10 +166,10 @@ def _units_lists(lists: Sequence[list[float]]) -> list[list[int]]:
     return out
 
 
-def _parse_size_units(text: str) -> int:
+def _parse_size_text(text: str) -> int:
     whole, _, frac = text.partition(".")
-    if whole.isdigit() and len(frac) <= 6 and (not frac or frac.isdigit()):
-        return int(whole) * 1_000_000 + (int(frac.ljust(6, "0")) if frac else 0)
+    if whole.isdigit() and len(frac) <= _SIZE_DECIMALS and (not frac or frac.isdigit()):
+        return int(whole) * PRICE_SCALE + (int(frac.ljust(_SIZE_DECIMALS, "0")) if frac else 0)
     if not text:
         return 0
     try:
@@ -174,7 +178,7 @@ def _parse_size_units(text: str) -> int:
         raise StorageRejected(f"size {text[:40]!r} is not a decimal") from None
     if not value.is_finite() or value < 0:
         raise StorageRejected(f"size {text[:40]!r} is not a non-negative number")
-    return round(value * 1_000_000)
+    return round(value * PRICE_SCALE)
 
 
 def _flatten(items: Sequence[Item]) -> tuple[list[Any], list[int]]:
@@ -199,8 +203,8 @@ def bbo_columns(items: Sequence[Item], run_id: str) -> Columns:
         list(c) for c in zip(*rows_t, strict=True)
     )
     return [
-        aid, market, _ms_to_us(ts), recv, bid, text_units(bid_sz), ask, text_units(ask_sz),
-        [run_id] * len(rows), shards, seq,
+        aid, market, _ms_to_us(ts), recv, bid, size_texts_as_units(bid_sz), ask,
+        size_texts_as_units(ask_sz), [run_id] * len(rows), shards, seq,
     ]  # fmt: skip
 
 
@@ -215,7 +219,8 @@ def level_columns(items: Sequence[Item], run_id: str) -> Columns:
     # digits (every realistic size); the new size falls back to its venue text.
     return [
         aid, market, _ms_to_us(ts), recv, [_SIDE_NAMES[s] for s in side], price,
-        units_of(size, size_text), units_of(prev), [run_id] * len(rows), shards, seq,
+        sizes_as_units(size, size_text), sizes_as_units(prev), [run_id] * len(rows), shards,
+        seq,
     ]  # fmt: skip
 
 
@@ -241,7 +246,8 @@ def trade_columns(items: Sequence[Item], run_id: str) -> Columns:
     )
     return [
         aid, market, _ms_to_us(ts), recv, tid, [_trade_side(s) for s in side], price,
-        text_units(size_text), [_fee(f) for f in fee], tx, [run_id] * len(rows), shards, seq,
+        size_texts_as_units(size_text), [_fee(f) for f in fee], tx, [run_id] * len(rows), shards,
+        seq,
     ]  # fmt: skip
 
 
@@ -252,8 +258,8 @@ def snapshot_columns(items: Sequence[Item], run_id: str) -> Columns:
     rows_t: list[SnapshotRow] = rows
     columns: Columns = [list(c) for c in zip(*rows_t, strict=True)]
     columns[2] = _ms_to_us(columns[2])
-    columns[9] = _units_lists(columns[9])
-    columns[11] = _units_lists(columns[11])
+    columns[9] = _size_lists_to_units(columns[9])
+    columns[11] = _size_lists_to_units(columns[11])
     seq = columns.pop()
     return [*columns, [run_id] * len(rows), seq]
 

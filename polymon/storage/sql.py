@@ -8,8 +8,8 @@ from typing import Any, Final
 
 from polymon.errors import BadRequest
 
-US: Final = 1_000_000
-HOUR_US: Final = 3600 * US
+SECOND_US: Final = 1_000_000
+HOUR_US: Final = 3600 * SECOND_US
 DAY_US: Final = 24 * HOUR_US
 
 INTERVALS: Final = {"1m": 60, "5m": 300}
@@ -66,8 +66,8 @@ def check_limit(limit: int, maximum: int) -> int:
 
 def bar_bounds(start_us: int, end_us: int, step: int) -> tuple[int, int]:
     """Unix-second bounds [lo, hi) on bucket starts for bars overlapping [start_us, end_us)."""
-    lo = start_us // US // step * step
-    hi = -(-end_us // US)  # a bar starting at or after end (rounded up to a second) is out
+    lo = start_us // SECOND_US // step * step
+    hi = -(-end_us // SECOND_US)  # a bar starting at or after end (rounded up to a second) is out
     return lo, hi
 
 

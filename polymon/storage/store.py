@@ -1,11 +1,11 @@
 """One ClickHouse store over clickhouse-connect: embedded chDB (`chdb:///dir`) or a server.
 
-Only construction differs between the backends; every statement is sent one at a time and
-names its database (`{db}.table`), so the same SQL serves both. The clients are synchronous,
-so every call runs in `trio.to_thread.run_sync` under a capacity limiter: the event loop never
-blocks on ClickHouse, and a cancelled call (a shutdown deadline) is abandoned rather than
-waited for, so a hung server never holds the process: an insert that still lands later is
-deduplicated by its token when the journaled batch is replayed. Errors come out as
+Only construction differs between the backends (connect.py); every statement is sent one at
+a time and names its database (`{db}.table`), so the same SQL serves both. The clients are
+synchronous, so every call runs in `trio.to_thread.run_sync` under a capacity limiter: the
+event loop never blocks on ClickHouse, and a cancelled call (a shutdown deadline) is abandoned
+rather than waited for, so a hung server never holds the process: an insert that still lands
+later is deduplicated by its token when the journaled batch is replayed. Errors come out as
 `StorageUnavailable` (transient: retry or journal) or `StorageRejected` (the statement or the
 rows themselves are bad).
 """
@@ -13,181 +13,28 @@ rows themselves are bad).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-import struct
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
-from decimal import DecimalException
+from collections.abc import AsyncGenerator, Callable
 from functools import partial
-from itertools import chain
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
-import clickhouse_connect
-import numpy as np
 import trio
 from clickhouse_connect.datatypes.base import ClickHouseType
-from clickhouse_connect.datatypes.container import Array
-from clickhouse_connect.datatypes.numeric import Decimal as DecimalType
-from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.common import write_array
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from polymon.config import StorageConfig
 from polymon.core.redact import redact_url
-from polymon.errors import StorageError, StorageRejected, StorageUnavailable
-from polymon.storage.rows import UNITS, UNITS_ARRAY, Columns, Table
+from polymon.errors import StorageError, StorageUnavailable
+from polymon.storage.column_types import column_type
+from polymon.storage.connect import classify, connect, database_of
+from polymon.storage.rows import Columns, Table
 from polymon.storage.schema import MIGRATIONS_TABLE, Migration, load_migrations, render
 
 log = logging.getLogger("polymon.storage")
 _R = TypeVar("_R")
 
-# Server error codes that say "not now" rather than "never": the batch is retried or journaled.
-# UNKNOWN_TABLE (60) and UNKNOWN_DATABASE (81) among them: a server's schema is applied while
-# the writers already run, and rows must wait for it, not be dead-lettered.
-_TRANSIENT_CODES = frozenset({
-    3, 60, 81, 159, 164, 202, 203, 209, 210, 225, 236, 241, 242, 252, 285, 319, 394, 425, 439,
-    999, 1000,
-})  # fmt: skip
-_CLIENT_SETTINGS = {"session_timezone": "UTC"}
-# The embedded engine runs inside polymon, so its JIT would need memory that is first writable
-# and then executable, which systemd's MemoryDenyWriteExecute=yes refuses (queries then fail
-# with CANNOT_MPROTECT once an expression has been seen a few times). The JIT only pays off on
-# large aggregations; polymon's queries are small, so the embedded engine runs without it.
-CHDB_SETTINGS = _CLIENT_SETTINGS | {
-    "compile_expressions": 0,
-    "compile_aggregate_expressions": 0,
-    "compile_sort_description": 0,
-}
-_OPEN_PATHS: set[str] = set()  # embedded engine paths this process has opened
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
-_ARRAY_ROWS_PER_PIECE = 500  # ~50k array values: well under a millisecond of numpy
-
-
-class _UnitsDecimal(DecimalType, registered=False):
-    """Decimal(P, S) written from integers already scaled by 10**S (no Decimal objects)."""
-
-    def _write_column_binary(self, column: Sequence[Any], dest: bytearray, ctx: Any) -> None:
-        write_array(self._array_type, column, dest, ctx.column_name)
-
-
-class _UnitsArray(Array, registered=False):
-    """Array(Decimal(18, 6)) written from lists of integers scaled by 10**6: the offsets and
-    the values in one numpy pass each (the generic path builds a Decimal per value)."""
-
-    def write_column_data(self, column: Sequence[Any], dest: bytearray, ctx: Any) -> None:
-        lengths = np.fromiter(map(len, column), dtype=np.uint64, count=len(column))
-        dest += np.cumsum(lengths, dtype=np.uint64).astype("<u8").tobytes()
-        # In pieces: each is one C call holding the GIL, and this runs in a worker thread
-        # while the event loop waits for it between pieces.
-        for start in range(0, len(column), _ARRAY_ROWS_PER_PIECE):
-            piece = column[start : start + _ARRAY_ROWS_PER_PIECE]
-            count = int(lengths[start : start + _ARRAY_ROWS_PER_PIECE].sum())
-            try:
-                values = np.fromiter(chain.from_iterable(piece), dtype=np.int64, count=count)
-            except (TypeError, ValueError, OverflowError) as e:
-                raise DataError(f"column {ctx.column_name}: not integer units ({e})") from e
-            dest += values.astype("<i8").tobytes()
-
-
-def column_type(type_name: str) -> ClickHouseType:
-    """The clickhouse-connect type a column is sent as.
-
-    `UNITS` is Decimal(18, 6) from 1e-6 units, `UNITS_ARRAY` an Array of them.
-    LowCardinality(String) goes as String: the server builds the dictionary in C++, much
-    faster than the client does in Python.
-    """
-    if type_name == "LowCardinality(String)":
-        type_name = "String"
-    if type_name == UNITS:
-        base = get_from_name("Decimal(18, 6)")
-        assert isinstance(base, DecimalType)
-        return _UnitsDecimal(base.type_def, base.prec, base.byte_size * 8, base.scale)
-    if type_name == UNITS_ARRAY:
-        return _UnitsArray(get_from_name("Array(Decimal(18, 6))").type_def)
-    return get_from_name(type_name)
-
-
-def classify(error: BaseException) -> StorageError:
-    """Map a client, engine or transport error to StorageUnavailable or StorageRejected."""
-    if isinstance(error, StorageError):
-        return error
-    text = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-    if isinstance(error, OperationalError | OSError | TimeoutError):
-        return StorageUnavailable(text)
-    if isinstance(error, DatabaseError) and not isinstance(error, DataError):
-        code = getattr(error, "code", None)
-        if code is None or int(code) in _TRANSIENT_CODES:
-            return StorageUnavailable(text)
-        return StorageRejected(text)
-    if isinstance(error, DataError | ValueError | TypeError | DecimalException | struct.error):
-        return StorageRejected(text)
-    return StorageUnavailable(text)
-
-
-def _connect(url: str, user: str, password: str, timeout_secs: float, compress: bool) -> Client:
-    if url.startswith("chdb://"):
-        path = url.removeprefix("chdb://")
-        if not path.startswith("/"):
-            raise StorageError(
-                f"storage url {redact_url(url)!r}: chdb needs an absolute path (chdb:///dir)"
-            )
-        _check_not_locked(path)
-        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=CHDB_SETTINGS)
-        _OPEN_PATHS.add(os.path.realpath(path))
-        return client
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StorageError(
-            f"storage url {redact_url(url)!r}: expected chdb:///dir or http(s)://host:port/db"
-        )
-    return clickhouse_connect.get_client(
-        interface=parts.scheme,
-        host=parts.hostname,
-        port=parts.port or (8443 if parts.scheme == "https" else 8123),
-        username=unquote(parts.username) if parts.username else user,
-        password=unquote(parts.password) if parts.password else password,
-        connect_timeout=min(timeout_secs, 10.0),
-        send_receive_timeout=timeout_secs,
-        autogenerate_session_id=False,
-        compress=compress,
-        settings=_CLIENT_SETTINGS,
-    )
-
-
-def _check_not_locked(path: str) -> None:
-    """Fail clearly (before the engine prints its own error) if another process holds the
-    embedded store: the engine keeps an exclusive flock on `<dir>/status`."""
-    status = os.path.join(path, "status")
-    if not os.path.exists(status):
-        return
-    with open(status, "rb") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if _held_by_this_process(path):
-                return
-            raise StorageError(
-                f"the embedded store {path} is in use by another process "
-                "(stop that polymon first, or point storage.url at a ClickHouse server)"
-            ) from None
-        fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _held_by_this_process(path: str) -> bool:
-    # Several clients of one process share the engine: its own lock is not a conflict.
-    return os.path.realpath(path) in _OPEN_PATHS
-
-
-def database_of(url: str, default: str) -> str:
-    """The database an http(s) URL names in its path, else `default` (always for chdb)."""
-    if url.startswith("chdb://"):
-        return default
-    path = urlsplit(url).path.strip("/")
-    return path or default
 
 
 class Store:
@@ -211,7 +58,7 @@ class Store:
         self.url = url
         self.shown_url = redact_url(url)  # what logs, errors and the API may show
         self.database = database
-        self._open = partial(_connect, url, user, password, timeout_secs, compress)
+        self._open = partial(connect, url, user, password, timeout_secs, compress)
         self.query_timeout_secs = query_timeout_secs
         self._writer: Client | None = None
         self._reader: Client | None = None

@@ -17,9 +17,10 @@ import trio
 from polymon.bench.alerts import Window, _thresholds, summary_line
 from polymon.polymarket.schemas import Level, RestBook
 from polymon.runtime import tune_runtime
+from polymon.storage.conversion import convert_in_slices, convert_items, slice_items
 from polymon.storage.journal import Journal
 from polymon.storage.rows import BBO, LEVELS, Columns, Item, bbo_columns, level_columns
-from polymon.storage.writer import Writer, convert_in_slices, convert_items, slice_items
+from polymon.storage.table_writer import Writer
 from tests.storage.helpers import ASSET, MARKET, bbo_row
 
 

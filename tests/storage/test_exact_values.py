@@ -11,9 +11,10 @@ from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.insert import InsertContext
 
 from polymon.config import StorageConfig
+from polymon.storage.column_types import column_type
 from polymon.storage.rows import BBO, LEVELS, SNAPSHOTS, TRADES
-from polymon.storage.store import Store, column_type
-from polymon.storage.writers import WriterSet
+from polymon.storage.store import Store
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import ASSET, MARKET
 from tests.storage.test_writer import base_ms
 

@@ -17,9 +17,10 @@ import pytest
 import trio
 
 from polymon.config import StorageConfig
+from polymon.storage.connect import database_of
 from polymon.storage.rows import BBO, TRADES
-from polymon.storage.store import Store, database_of
-from polymon.storage.writers import WriterSet
+from polymon.storage.store import Store
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import bbo_row, trade_row
 
 pytestmark = pytest.mark.slow

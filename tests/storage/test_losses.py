@@ -20,7 +20,7 @@ from polymon.storage.backlog import Backlog, Outcome
 from polymon.storage.journal import HEADER_SIZE, Journal, encode_record
 from polymon.storage.rows import BBO, Columns, Table
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import FaultyStore, bbo_row, journal_records
 from tests.storage.test_writer import base_ms, count, wait_until
 

@@ -14,7 +14,7 @@ from polymon.storage.cleanup import delete_test_data
 from polymon.storage.markets import list_markets, market_of_asset, search_markets
 from polymon.storage.rows import BBO, METADATA
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import bbo_row, now_us
 
 T_MS = now_us() // 1000

@@ -12,11 +12,11 @@ from polymon.errors import StorageRejected
 from polymon.storage.rows import (
     bbo_columns,
     level_columns,
-    size_units,
+    parse_size_units,
+    size_texts_as_units,
+    sizes_as_units,
     snapshot_columns,
-    text_units,
     trade_columns,
-    units_of,
 )
 from tests.storage.helpers import ASSET, MARKET, bbo_row, trade_row
 
@@ -26,19 +26,19 @@ from tests.storage.helpers import ASSET, MARKET, bbo_row, trade_row
     [("0", 0), ("", 0), ("12.5", 12_500_000), ("0.000001", 1), ("1e3", 1_000_000_000),
      (".5", 500_000), ("219.217767", 219_217_767)],
 )  # fmt: skip
-def test_size_units(text: str, units: int) -> None:
-    assert size_units(text) == units
+def test_parse_size_units(text: str, units: int) -> None:
+    assert parse_size_units(text) == units
 
 
 @pytest.mark.parametrize("text", ["abc", "-1", "nan", "inf"])
 def test_bad_sizes_are_rejected(text: str) -> None:
     with pytest.raises(StorageRejected):
-        size_units(text)
+        parse_size_units(text)
 
 
 @given(st.decimals(min_value=0, max_value=10**9, places=6, allow_nan=False))
-def test_size_units_is_exact(value: object) -> None:
-    assert size_units(str(value)) == int(value * 1_000_000)  # type: ignore[operator]
+def test_parse_size_units_is_exact(value: object) -> None:
+    assert parse_size_units(str(value)) == int(value * 1_000_000)  # type: ignore[operator]
 
 
 def test_bbo_columns_carry_shard_run_and_microseconds() -> None:
@@ -60,12 +60,12 @@ def test_trade_columns_reject_unknown_sides() -> None:
 
 
 @given(st.lists(st.decimals(min_value=0, max_value=2 * 10**9, places=6, allow_nan=False)))
-def test_units_of_parsed_sizes_is_exact(values: list[Any]) -> None:
+def test_sizes_as_units_of_parsed_sizes_is_exact(values: list[Any]) -> None:
     # The core parses sizes to floats; storage turns them into exact 1e-6 units in one numpy
     # pass, falling back to the exact decimal parser where the float path cannot vouch.
-    assert units_of([float(v) for v in values]) == [int(v * 1_000_000) for v in values]
+    assert sizes_as_units([float(v) for v in values]) == [int(v * 1_000_000) for v in values]
     texts = [str(v) for v in values]
-    assert text_units(texts) == [int(v * 1_000_000) for v in values]
+    assert size_texts_as_units(texts) == [int(v * 1_000_000) for v in values]
 
 
 @pytest.mark.parametrize(
@@ -74,14 +74,14 @@ def test_units_of_parsed_sizes_is_exact(values: list[Any]) -> None:
      12_345_678_901_500_000), ("9007199254.740993", 9_007_199_254_740_993), ("", 0),
      ("1e3", 1_000_000_000), (".5", 500_000)],
 )  # fmt: skip
-def test_text_units_past_the_float_path_round_exactly(text: str, units: int) -> None:
-    assert text_units([text]) == [units]
+def test_size_texts_as_units_past_the_float_path_round_exactly(text: str, units: int) -> None:
+    assert size_texts_as_units([text]) == [units]
 
 
 @pytest.mark.parametrize("text", ["-1", "nan", "inf"])
-def test_text_units_reject_what_a_size_cannot_be(text: str) -> None:
+def test_size_texts_as_units_reject_what_a_size_cannot_be(text: str) -> None:
     with pytest.raises(StorageRejected):
-        text_units(["1", text])
+        size_texts_as_units(["1", text])
 
 
 def test_snapshot_columns_keep_unit_prices_and_convert_every_size() -> None:

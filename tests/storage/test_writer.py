@@ -14,7 +14,7 @@ from polymon.config import StorageConfig
 from polymon.core.model import GapEvent
 from polymon.storage.rows import BBO, GAPS, LEVELS, METADATA, SNAPSHOTS, TRADES
 from polymon.storage.store import Store
-from polymon.storage.writers import WriterSet
+from polymon.storage.writer_set import WriterSet
 from tests.storage.helpers import ASSET, MARKET, FaultyStore, bbo_row, trade_row
 
 CFG = StorageConfig(batch_max_rows=100, batch_max_age_secs=0.2, probe_interval_secs=0.5)
@@ -81,6 +81,7 @@ async def test_every_table_round_trips(store: Store, tmp_path: Path) -> None:
     stats = writers.stats()
     assert stats["ob_bbo"]["rows_written"] == 2
     assert stats["ob_bbo"]["rows_dropped"] == 0
+    assert writers.rows_written == sum(s["rows_written"] for s in stats.values())
 
 
 async def test_a_resolved_gap_replaces_the_open_one(store: Store, tmp_path: Path) -> None:
@@ -147,6 +148,10 @@ async def test_an_outage_is_journaled_and_replayed_without_loss_or_duplicates(
         await wait_until(lambda: writer.backlog_rows == 0 and stats.rows_journaled == 750)
         assert writer.outage
         assert writer.journal.pending > 0
+        assert writer.journal_batches == writer.journal.pending
+        assert writer.journal_bytes == writer.journal.pending_bytes > 0
+        assert writer.journal_counters is writer.journal.counters
+        assert writer.held_rows == writer.backlog.held_rows == 0
         assert stats.outages == 1
         assert (tmp_path / "journal" / "ob_bbo.log").stat().st_size > 0
         faulty.down = False

@@ -10,18 +10,19 @@ cause in `detail` (JSON). Losses of the gap table itself can only be logged.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import StorageConfig
 from polymon.core.model import GapEvent
 from polymon.storage.journal import Journal, Loss
+from polymon.storage.rejects import DeadLetter
 from polymon.storage.rows import DEAD_LETTERS, GAPS, TABLES, Item, Table
-from polymon.storage.writer import DeadLetter, Inserter, Writer
+from polymon.storage.table_writer import Inserter, Writer
 
 log = logging.getLogger("polymon.storage")
 _LAST = (GAPS, DEAD_LETTERS)  # stopped after the others: they take what the others lose
@@ -45,7 +46,7 @@ class WriterSet:
     def __init__(
         self, store: Inserter, cfg: StorageConfig, data_dir: Path, *, run_id: str = ""
     ) -> None:
-        self.run_id = run_id or f"{time.time_ns() // 1000:x}"
+        self.run_id = run_id or f"{wall_us():x}"
         self.send: dict[str, trio.MemorySendChannel[Item]] = {}
         self.writers: dict[str, Writer] = {}
         self.done = trio.Event()
@@ -123,10 +124,10 @@ class WriterSet:
         out: dict[str, Any] = {}
         for name, w in self.writers.items():
             entry = msgspec.structs.asdict(w.stats)
-            counters = msgspec.structs.asdict(w.journal.counters)
+            counters = msgspec.structs.asdict(w.journal_counters)
             entry.update(
-                backlog_rows=w.backlog_rows, journal_batches=w.journal.pending,
-                journal_bytes=w.journal.pending_bytes, outage=w.outage,
+                backlog_rows=w.backlog_rows, journal_batches=w.journal_batches,
+                journal_bytes=w.journal_bytes, outage=w.outage,
                 **{f"journal_{k}": v for k, v in counters.items()},
             )  # fmt: skip
             out[name] = entry
@@ -136,6 +137,11 @@ class WriterSet:
         """Wall time (µs) before which every row handed to any writer is inserted or
         journaled (see Writer.durable_through_us)."""
         return min(w.durable_through_us(now_us) for w in self.writers.values())
+
+    @property
+    def rows_written(self) -> int:
+        """Rows every writer has inserted so far; O(tables)."""
+        return sum(w.stats.rows_written for w in self.writers.values())
 
     @property
     def unavailable(self) -> bool:

@@ -25,12 +25,8 @@ there), and a batch whose insert has not returned by then is journaled while the
 on (its copy is popped unreplayed if the insert succeeds). A slow ClickHouse under a busy host
 held seconds of rows only in memory before, and a kill -9 took them.
 
-A batch is converted to columns on the event loop, `CONVERT_SLICE_ROWS` rows per step (fewer
-for big rows, `rows.SLICE_ROWS`) with a
-checkpoint between slices (a slice is well under a millisecond). A worker thread would not
-run it in parallel (the conversion is Python code, it holds the GIL) and would make the loop
-wait for the GIL up to the interpreter's switch interval (5 ms by default) each time it comes
-back from I/O: that delay went straight into the alert latency.
+A batch is converted to columns on the event loop, a slice at a time (conversion.py); a
+batch ClickHouse rejects is bisected down to its bad rows (rejects.py).
 
 Every row is accounted for in `WriterStats`: written, journaled, held, dead-lettered or dropped.
 """
@@ -38,32 +34,23 @@ Every row is accounted for in `WriterStats`: written, journaled, held, dead-lett
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.errors import StorageRejected, StorageUnavailable
 from polymon.logs import bind
 from polymon.storage.backlog import Backlog, Outcome
-from polymon.storage.journal import Journal, Loss
-from polymon.storage.rows import (
-    CONVERTERS,
-    SLICE_ROWS,
-    Columns,
-    Converter,
-    Item,
-    Table,
-    row_count,
-    rows_of,
-    take_rows,
-)
+from polymon.storage.batches import Batch, SealedBatches
+from polymon.storage.conversion import CONVERT_SLICE_ROWS, convert_in_slices, convert_items
+from polymon.storage.journal import Journal, JournalCounters, Loss
+from polymon.storage.rejects import DeadLetter, bisect, dead_letters
+from polymon.storage.rows import CONVERTERS, SLICE_ROWS, Columns, Item, Table, row_count
+from polymon.storage.writer_stats import WriterStats
 
 log = logging.getLogger("polymon.storage")
-_json = msgspec.json.Encoder()
 
 
 class Inserter(Protocol):
@@ -74,130 +61,12 @@ class Inserter(Protocol):
     async def ping(self) -> bool: ...
 
 
-DeadLetter = tuple[int, str, str, str, str]
-"""(failed_at µs, target table, reason, row JSON, batch token): an ob_dead_letters row."""
-
-
-class WriterStats(msgspec.Struct, kw_only=True):
-    """Where every row a writer received went."""
-
-    rows_in: int = 0
-    rows_written: int = 0
-    batches_written: int = 0
-    rows_journaled: int = 0
-    rows_replayed: int = 0
-    rows_dead_lettered: int = 0
-    rows_dropped: int = 0
-    rows_held: int = 0
-    retries: int = 0
-    outages: int = 0
-    last_error: str = ""
-
-
 _COALESCE = 5
+"""A writer that has fallen behind merges sealed batches into inserts of up to this many
+`max_rows` (bigger inserts when throughput matters most)."""
 DURABLE_WITHIN_AGES = 1.5
 """A row is in ClickHouse or the journal this many `max_age_secs` after it arrived (0.75 s
 at the default 0.5 s: a kill -9 loses under a second)."""
-CONVERT_SLICE_ROWS = 250
-"""Rows converted per step of the event loop: 0.2-0.5 ms in the running service on the 2-core
-VM (0.8-2 µs a row there: four times the cost of a warm micro-benchmark)."""
-_CONVERT_ERRORS = (StorageRejected, ValueError, TypeError, KeyError, IndexError)
-
-
-def convert_items(
-    convert: Converter, items: list[Item], run_id: str
-) -> tuple[Columns | None, list[tuple[str, str]]]:
-    """Columns of a batch, and (row JSON, reason) for each row that cannot be converted.
-
-    Pure; O(rows), or O(rows) conversions of one row each when some row is bad.
-    """
-    try:
-        return convert(items, run_id), []
-    except _CONVERT_ERRORS:
-        pass
-    good: list[Item] = []
-    bad: list[tuple[str, str]] = []
-    for shard, rows in items:
-        for row in rows:
-            try:
-                convert([(shard, [row])], run_id)
-            except _CONVERT_ERRORS as e:
-                bad.append((_encode_row(row), str(e)))
-            else:
-                good.append((shard, [row]))
-    return (convert(good, run_id) if good else None), bad
-
-
-def slice_items(items: list[Item], rows_per_slice: int) -> list[list[Item]]:
-    """`items` cut into consecutive slices of at most `rows_per_slice` rows each (an item
-    longer than that is split), in order; O(items + slices)."""
-    slices: list[list[Item]] = []
-    current: list[Item] = []
-    room = rows_per_slice
-    for shard, rows in items:
-        start = 0
-        while start < len(rows):
-            take = min(room, len(rows) - start)
-            whole = take == len(rows)
-            current.append((shard, rows if whole else rows[start : start + take]))
-            start += take
-            room -= take
-            if not room:
-                slices.append(current)
-                current, room = [], rows_per_slice
-    if current:
-        slices.append(current)
-    return slices
-
-
-async def convert_in_slices(
-    convert: Converter, items: list[Item], run_id: str, rows_per_slice: int = CONVERT_SLICE_ROWS
-) -> tuple[Columns | None, list[tuple[str, str]]]:
-    """`convert_items` on the event loop, one slice of rows per step (a checkpoint between
-    slices); the same result. O(rows)."""
-    columns: Columns | None = None
-    bad: list[tuple[str, str]] = []
-    for n, piece in enumerate(slice_items(items, rows_per_slice)):
-        if n:
-            await trio.lowlevel.checkpoint()
-        part, part_bad = convert_items(convert, piece, run_id)
-        bad.extend(part_bad)
-        if part is None:
-            continue
-        if columns is None:
-            columns = part
-        else:
-            for column, more in zip(columns, part, strict=True):
-                column.extend(more)
-    return columns, bad
-
-
-class _Batch:
-    """A sealed batch: the range of batch numbers it holds, its token, and its rows as shard
-    items until converted."""
-
-    __slots__ = ("columns", "due", "first", "items", "journaled", "last", "oldest_us", "rows",
-                 "token")  # fmt: skip
-
-    def __init__(
-        self,
-        prefix: str,
-        first: int,
-        last: int,
-        items: list[Item],
-        rows: int,
-        oldest_us: int,
-        due: float,
-    ) -> None:
-        self.oldest_us = oldest_us  # wall time its first row reached the writer
-        self.due = due  # trio time by which it must be stored or journaled
-        self.journaled = False  # journaled ahead while its insert goes on
-        self.first = first
-        self.last = last
-        self.token = f"{prefix}:{first}-{last}"
-        self.items = items
-        self.rows = rows
-        self.columns: Columns | None = None
 
 
 class Writer:
@@ -234,18 +103,15 @@ class Writer:
         self.backlog = Backlog(table, journal, max_memory_rows=max_pending_rows, on_loss=on_loss)
         self.outage = False
         self._convert = CONVERTERS[table.name]
-        self._prefix = f"{table.name}:{run_id}"  # batch tokens: prefix:first-last
         self._pending: list[Item] = []
         self._pending_rows = 0
         self._oldest = 0.0
         self._oldest_us = 0
-        self._sealed: deque[_Batch] = deque()
-        self._sealed_rows = 0
-        self._batches = 0
+        self._sealed = SealedBatches(f"{table.name}:{run_id}")
         self._closed = False
         self._wake = trio.Event()
-        self._converting: _Batch | None = None
-        self._inflight: _Batch | None = None  # converted, being inserted
+        self._converting: Batch | None = None
+        self._inflight: Batch | None = None  # converted, being inserted
         self._ping_scope: trio.CancelScope | None = None
         self._intake_scope: trio.CancelScope | None = None
         self._durable_within = max_age_secs * DURABLE_WITHIN_AGES
@@ -253,7 +119,27 @@ class Writer:
     @property
     def backlog_rows(self) -> int:
         """Rows received and not yet inserted, journaled or dead-lettered (held included)."""
-        return self._pending_rows + self._sealed_rows + self.backlog.held_rows
+        return self._pending_rows + self._sealed.rows + self.backlog.held_rows
+
+    @property
+    def held_rows(self) -> int:
+        """Rows held in memory because the journal refused them (disk full)."""
+        return self.backlog.held_rows
+
+    @property
+    def journal_batches(self) -> int:
+        """Batches waiting in the journal."""
+        return self.journal.pending
+
+    @property
+    def journal_bytes(self) -> int:
+        """Size (bytes) of the batches waiting in the journal."""
+        return self.journal.pending_bytes
+
+    @property
+    def journal_counters(self) -> JournalCounters:
+        """The journal's own counters (torn and corrupt records, failed writes and syncs)."""
+        return self.journal.counters
 
     def durable_through_us(self, now_us: int) -> int:
         """Wall time (µs) before which every row that reached this writer is inserted or
@@ -311,7 +197,7 @@ class Writer:
         batch that is due (the oldest sealed one, or the one being inserted)."""
         deadline = self._oldest + self.max_age_secs if self._pending else float("inf")
         if self._sealed:
-            deadline = min(deadline, self._sealed[0].due)
+            deadline = min(deadline, self._sealed.oldest().due)
         inflight = self._inflight
         if inflight is not None and not inflight.journaled:
             deadline = min(deadline, inflight.due)
@@ -326,13 +212,13 @@ class Writer:
             inflight.journaled = self.backlog.write_ahead(inflight.token, inflight.columns, now)
             if not inflight.journaled:
                 inflight.due = float("inf")  # the journal refuses: it waits like before
-        if self._sealed and self._sealed[0].due <= now:
+        if self._sealed and self._sealed.oldest().due <= now:
             self._spill(due_by=now)
 
     def _add(self, item: Item) -> None:
         if not self._pending:
             self._oldest = trio.current_time()
-            self._oldest_us = time.time_ns() // 1000
+            self._oldest_us = wall_us()
         self._pending.append(item)
         count = len(item[1])
         self._pending_rows += count
@@ -345,34 +231,12 @@ class Writer:
             return
         items, rows = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
-        self._batches += 1
-        n, due = self._batches, self._oldest + self._durable_within
-        batch = _Batch(self._prefix, n, n, items, rows, self._oldest_us, due)
-        self._sealed.append(batch)
-        self._sealed_rows += batch.rows
-        if self.outage or self._sealed_rows > self.max_pending_rows:
+        self._sealed.seal(items, rows, self._oldest_us, self._oldest + self._durable_within)
+        if self.outage or self._sealed.rows > self.max_pending_rows:
             self._spill()
         self._wake.set()
 
-    def _take_sealed(self) -> _Batch:
-        """The oldest sealed batch, merged with the ones behind it when the writer has fallen
-        behind (up to `_COALESCE` x max_rows): bigger inserts when throughput matters most.
-        The merged token names the batch range, so it is as deterministic as a single one."""
-        batch = self._sealed.popleft()
-        self._sealed_rows -= batch.rows
-        limit = self.max_rows * _COALESCE
-        if not self._sealed or batch.rows + self._sealed[0].rows > limit:
-            return batch
-        items = list(batch.items)
-        rows, last = batch.rows, batch.last
-        while self._sealed and rows + self._sealed[0].rows <= limit:
-            more = self._sealed.popleft()
-            self._sealed_rows -= more.rows
-            items.extend(more.items)
-            rows, last = rows + more.rows, more.last
-        return _Batch(self._prefix, batch.first, last, items, rows, batch.oldest_us, batch.due)
-
-    def _take_columns(self, batch: _Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
+    def _take_columns(self, batch: Batch, converted: tuple[Columns | None, list[Any]]) -> bool:
         """Keep a batch's converted columns; dead-letter its bad rows. False if none is left."""
         columns, bad = converted
         if bad:
@@ -385,9 +249,8 @@ class Writer:
     def _spill(self, due_by: float = float("inf")) -> None:
         """Move the sealed batches due by `due_by` (all by default) to the backlog, oldest
         first: memory stays bounded and what is due is durable."""
-        while self._sealed and self._sealed[0].due <= due_by:
-            batch = self._sealed.popleft()
-            self._sealed_rows -= batch.rows
+        while self._sealed and self._sealed.oldest().due <= due_by:
+            batch = self._sealed.pop()
             if batch.columns is not None or self._take_columns(
                 batch, convert_items(self._convert, batch.items, self.run_id)
             ):
@@ -409,8 +272,7 @@ class Writer:
             if batch is not None and batch.journaled:  # already is
                 self.stats.rows_journaled += row_count(batch.columns or [])
             elif batch is not None:
-                self._sealed.appendleft(batch)
-                self._sealed_rows += batch.rows
+                self._sealed.put_back(batch)
         self._inflight = self._converting = None
         if self._pending:
             self._seal()
@@ -433,7 +295,7 @@ class Writer:
                     self.stats.rows_replayed += row_count(columns)
                     self.stats.rows_held = self.backlog.held_rows
             elif self._sealed:
-                batch = self._converting = self._take_sealed()
+                batch = self._converting = self._sealed.take(self.max_rows * _COALESCE)
                 converted = await convert_in_slices(
                     self._convert, batch.items, self.run_id,
                     SLICE_ROWS.get(self.table.name, CONVERT_SLICE_ROWS),
@@ -511,44 +373,23 @@ class Writer:
         self.stats.batches_written += 1
 
     async def _bisect(self, token: str, columns: Columns, reason: str) -> None:
-        """Split a rejected batch until the bad rows are alone; store the rest."""
-        stack: list[tuple[str, Columns, str]] = [(token, columns, reason)]
-        while stack:
-            piece_token, piece, why = stack.pop()
-            rows = row_count(piece)
-            if rows == 1 and piece_token != token:
-                self._send_dead_letters([(_encode_row(rows_of(self.table, piece)[0]), why)],
-                                        piece_token)  # fmt: skip
-                continue
-            if piece_token != token:
-                try:
-                    await self.store.insert(self.table, piece, piece_token)
-                except StorageRejected as e:
-                    why = str(e)
-                except StorageUnavailable:
-                    oldest_us = time.time_ns() // 1000
-                    self._to_journal(piece_token, piece, oldest_us)
-                    for rest_token, rest, _ in stack:
-                        self._to_journal(rest_token, rest, oldest_us)
-                    self.outage = True
-                    return
-                else:
-                    self._count_written(piece)
-                    continue
-            if rows == 1:
-                self._send_dead_letters([(_encode_row(rows_of(self.table, piece)[0]), why)],
-                                        piece_token)  # fmt: skip
-                continue
-            half = rows // 2
-            stack.append((f"{piece_token}/b", take_rows(piece, half, rows), why))
-            stack.append((f"{piece_token}/a", take_rows(piece, 0, half), why))
+        """Split a rejected batch until the bad rows are alone; store the rest (journal it
+        when ClickHouse goes away meanwhile)."""
+        unstored = await bisect(
+            self.store.insert, self.table, token, columns, reason,
+            written=self._count_written, reject=self._send_dead_letters,
+        )  # fmt: skip
+        if unstored:
+            oldest_us = wall_us()
+            for piece_token, piece in unstored:
+                self._to_journal(piece_token, piece, oldest_us)
+            self.outage = True
 
     def _send_dead_letters(self, rows: Sequence[tuple[str, str]], token: str) -> None:
         self.stats.rows_dead_lettered += len(rows)
         if not rows:
             return
-        now_us = time.time_ns() // 1000
-        letters = [(now_us, self.table.name, reason[:2000], row, token) for row, reason in rows]
+        letters = dead_letters(self.table.name, rows, token, wall_us())
         if self.dead_letter is None:
             self.stats.rows_dropped += len(rows)
             self.stats.rows_dead_lettered -= len(rows)
@@ -557,7 +398,3 @@ class Writer:
                           self.table.name, row[:500], reason)  # fmt: skip
             return
         self.dead_letter(letters)
-
-
-def _encode_row(row: Any) -> str:
-    return _json.encode(row if isinstance(row, dict) else list(row)).decode()
