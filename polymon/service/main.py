@@ -26,7 +26,7 @@ import math
 import os
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -39,7 +39,7 @@ import trio.lowlevel
 from hypercorn.config import Config as HypercornConfig
 
 from polymon.config import Config
-from polymon.core.model import AssetMeta, BookView, GapEvent
+from polymon.core.model import AssetMeta, BookView
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.errors import VenueError
@@ -82,7 +82,6 @@ from polymon.webhooks.delivery import WebhookDelivery
 from polymon.webhooks.ssrf import UrlPolicy
 
 log = logging.getLogger("polymon")
-_GAP_LOG_SIZE = 10_000
 _RESYNC_QUEUE = 1_000
 
 
@@ -101,7 +100,7 @@ def policy_from(cfg: Config) -> Policy:
 
 
 class Service:
-    """The running engine: shards, resync, gap log, market life cycle, scheduled jobs. Also
+    """The running engine: shards, resync, market life cycle, scheduled jobs. Also
     the read side the web layer uses."""
 
     def __init__(
@@ -127,7 +126,6 @@ class Service:
             trades=send.get("trade_ticks"), gaps=send.get("ob_gap_events"),
             snapshots=send.get("ob_snapshots"), resync=resync_send,
         )  # fmt: skip
-        self.gap_log: deque[GapEvent] = deque(maxlen=_GAP_LOG_SIZE)
         self._owner: dict[str, int] = {}  # asset id -> shard index
         self._markets = MarketIndex()
         rng = random.Random(seed)
@@ -144,7 +142,6 @@ class Service:
                 activity=self.activity,
                 lifecycle=self._on_lifecycle,
                 rng=random.Random(rng.random()),
-                gap_log=self.gap_log,
                 on_fired=self._deliver_fired,
                 recorder=self.recorder,
                 pacer=pacer,

@@ -31,12 +31,11 @@ from polymon.webhooks.model import (
     PendingDelivery,
     WebhookEvent,
     dead_letter,
-    rotated,
 )
 from polymon.webhooks.outbox import Outbox
 from polymon.webhooks.params import DeliveryParams
 from polymon.webhooks.retry import Verdict, classify, jittered, next_delay
-from polymon.webhooks.signing import generate_secret, secret_key, webhook_id
+from polymon.webhooks.signing import secret_key, webhook_id
 from polymon.webhooks.ssrf import parse_webhook_url
 
 _log = logging.getLogger(__name__)
@@ -196,23 +195,6 @@ class DeliveryQueue:
         self._store_endpoint(endpoint)
         return endpoint
 
-    def rotate_secret(self, endpoint_id: str, new_secret: str | None = None) -> str:
-        """Make `new_secret` (default: a generated one) the endpoint's first secret; return it.
-
-        The previous secrets keep signing for `rotation_overlap_secs`, so receivers can switch
-        without a failed verification.
-        """
-        secret = generate_secret() if new_secret is None else new_secret
-        secret_key(secret)
-        endpoint = rotated(
-            self.endpoint(endpoint_id),
-            secret,
-            now=self._clock(),
-            overlap_secs=self.params.rotation_overlap_secs,
-        )
-        self._store_endpoint(endpoint)
-        return secret
-
     def endpoint(self, endpoint_id: str) -> Endpoint:
         """One endpoint; NotFound if there is none with this id."""
         endpoint = self._outbox.endpoints.get(endpoint_id)
@@ -276,12 +258,6 @@ class DeliveryQueue:
         self.counters.replayed += 1
         self.wake.set()
         return delivery
-
-    def discard_dead_letter(self, msg_id: str) -> None:
-        """Delete a dead letter; NotFound if there is none."""
-        if msg_id not in self._outbox.dead:
-            raise NotFound(f"no dead letter {msg_id!r}")
-        self._outbox.remove_dead(msg_id)
 
     def _pending_of(self, endpoint_id: str) -> list[PendingDelivery]:
         return [p for p in self._outbox.pending.values() if p.endpoint_id == endpoint_id]
