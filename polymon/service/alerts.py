@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +21,7 @@ import msgspec
 import trio
 import trio.lowlevel
 
+from polymon.clock import wall_us
 from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
 from polymon.core.triggers.spec import trigger_assets
@@ -210,7 +210,7 @@ class Alerts:
         """Stamp, publish to SSE and submit webhooks for events one shard fired; O(events)."""
         if not events:
             return
-        now_us = time.time_ns() // 1000
+        now_us = wall_us()
         stamp(events, now_us)
         bodies = [(e.trigger_type, _encode(e)) for e in events]
         published = self.events.publish(bodies, now_us)

@@ -9,7 +9,7 @@ run_service(cfg) ─┬─ writers (one per table)           storage.writers    
                     │                                  new markets' retries)
                     ├─ cron                            service.scheduler: metadata_refresh,
                     │                                  snapshots, lifecycle_check
-                    ├─ bootstrap                       polymarket.gamma (+ market_metadata rows)
+                    ├─ bootstrap                       service.bootstrap (+ market_metadata rows)
                     └─ http                            web.app under hypercorn
 
 Shutdown: stop HTTP and cancel the inner nursery (no more intake), hand the shards' last rows
@@ -36,6 +36,7 @@ import msgspec
 import trio
 import trio.lowlevel
 
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.model import BookView
 from polymon.core.shard import Policy, ShardState
@@ -50,7 +51,7 @@ from polymon.service.census import Census
 from polymon.service.handle import Running, Shutdown
 from polymon.service.http import start_http
 from polymon.service.lifecycle import Lifecycle
-from polymon.service.lifecycle_hooks import LifecycleWebhooks
+from polymon.service.lifecycle.hooks import LifecycleWebhooks
 from polymon.service.notify import Notifier, extending, service_pulse, supervise
 from polymon.service.resync import Resyncer
 from polymon.service.router import ShardRouter
@@ -63,7 +64,6 @@ from polymon.service.shards import (
     Sinks,
     Tagged,
     flush_every,
-    wall_us,
 )
 from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, storage_health, subscriptions
@@ -290,7 +290,8 @@ def recorder_from(cfg: Config, policy: Policy) -> Recorder:
     return Recorder(cfg.record, cfg.recording_dir, info)
 
 
-def _now(now_us: int) -> int:
+def _all_durable(now_us: int) -> int:
+    """Without storage nothing waits for the writers: durable through `now_us`."""
     return now_us
 
 
@@ -315,7 +316,7 @@ async def run_service(
     notifier = Notifier.from_environ() if notifier is None else notifier
     store = open_store(cfg.storage_url, cfg.storage) if cfg.storage.enabled else None
     writers = None
-    run_id = f"{time.time_ns() // 1000:x}"  # stamped on every row of this run
+    run_id = f"{wall_us():x}"  # stamped on every row of this run
     run_state = RunState(Path(cfg.service.data_dir), run_id, wall_us())
     shutdown = Shutdown()
     try:
@@ -390,7 +391,7 @@ async def _run_until_stopped(
                 cfg, http, writers=writers, events=events, restart_gap=run_state.restart_gap()
             )
             await nursery.start(service.run, name="service")
-            durable = writers.durable_through_us if writers is not None else _now
+            durable = writers.durable_through_us if writers is not None else _all_durable
             nursery.start_soon(run_state.keep, durable, lambda: events.next_id - 1,
                                name="run-marker")  # fmt: skip
             nursery.start_soon(_hand_over_restart_gaps, service, run_state, name="restart-gaps")
