@@ -10,7 +10,7 @@ run_service(cfg) ─┬─ writers (one per table)           storage.writers    
                     ├─ cron                            service.scheduler: metadata_refresh,
                     │                                  snapshots, lifecycle_check
                     ├─ bootstrap                       service.bootstrap (+ market_metadata rows)
-                    └─ http                            web.app under hypercorn
+                    └─ http                            service.http: web.app under hypercorn
 
 Shutdown: stop HTTP and cancel the inner nursery (no more intake), hand the shards' last rows
 to the writers, close their channels and give them `service.shutdown_grace_secs` to insert;
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import trio
 import trio.lowlevel
 
@@ -65,6 +64,7 @@ from polymon.service.shards import (
     Tagged,
     flush_every,
 )
+from polymon.service.simulated import start_simulator
 from polymon.service.snapshots import Snapshotter
 from polymon.service.status import shards_status, storage_health, subscriptions
 from polymon.storage.rows import METADATA, MetadataRow
@@ -136,7 +136,9 @@ class Service:
         self.alerts = Alerts(
             data_dir, cfg.webhooks, self.router, events=self.events, webhooks=self.webhooks
         )
-        self.resyncer = Resyncer(cfg, http, self.state_of, resync_recv, recorder=self.recorder)
+        self.resyncer = Resyncer(
+            cfg, http, self.router.state_of, resync_recv, recorder=self.recorder
+        )
         self.lifecycle_events: Counter[str] = Counter()
         self.bootstrapped = trio.Event()
         url_policy = UrlPolicy(cfg.webhooks.allow_private, frozenset(cfg.webhooks.allowed_ports))
@@ -324,23 +326,14 @@ async def run_service(
             if store is not None:
                 if store.url.startswith("chdb://"):
                     async with extending(notifier, "starting: applying schema migrations"):
-                        await migrate_until_ready(
-                            store
-                        )  # fails fast and clearly if the directory is locked
+                        # fails fast and clearly if the directory is locked
+                        await migrate_until_ready(store)
                 else:
                     outer.start_soon(migrate_until_ready, store, name="migrate")
                 writers = WriterSet(store, cfg.storage, Path(cfg.service.data_dir), run_id=run_id)
                 await outer.start(writers.run, name="writers")
             service = await _run_until_stopped(
-                cfg,
-                store,
-                writers,
-                simulate,
-                bootstrap,
-                run_state,
-                shutdown,
-                task_status,
-                notifier,
+                cfg, store, writers, simulate, bootstrap, run_state, shutdown, task_status, notifier
             )
             service.flush()
             if writers is not None:
@@ -369,19 +362,7 @@ async def _run_until_stopped(
     async with trio.open_nursery() as nursery:
         simulator = None
         if simulate:
-            from polymon.polymarket.simulator.server import run_simulator
-
-            simulator = await nursery.start(run_simulator, cfg.simulator, name="simulator")
-            log.info("simulated exchange on %s", simulator.http_url)
-            cfg = msgspec.structs.replace(
-                cfg,
-                polymarket=msgspec.structs.replace(
-                    cfg.polymarket,
-                    ws_url=simulator.ws_url,
-                    clob_url=simulator.http_url,
-                    gamma_url=simulator.http_url,
-                ),
-            )
+            simulator, cfg = await start_simulator(nursery, cfg)
         async with httpx.AsyncClient(timeout=cfg.polymarket.http_timeout_secs) as http:
             events = EventBuffer(
                 cfg.webhooks.event_buffer_size, cfg.webhooks.sse_client_queue,
