@@ -111,7 +111,6 @@ class Service:
         restart_gap: RestartGap | None = None,
     ) -> None:
         self.cfg = cfg
-        self.http = http
         self.writers = writers
         self.activity = FeedActivity()
         resync_send, resync_recv = trio.open_memory_channel[Tagged[str]](_RESYNC_QUEUE)
