@@ -215,6 +215,25 @@ def test_only_the_top_imports_service_and_entry_points() -> None:
     assert violations("only service/cli/__main__ wire", lower, lambda m, n: under(n, TOP)) == []
 
 
+# What the market life cycle may use of the service: its own modules and the leaf helpers. It
+# tracks markets through its `Tracker` seam (service.router), never the shards, the router or
+# the composition root themselves.
+LIFECYCLE_SERVICE_DEPS = (
+    "polymon.service.lifecycle",
+    "polymon.service.records",
+    "polymon.service.receivers",
+)
+
+
+def test_the_lifecycle_uses_only_its_seam_of_the_service() -> None:
+    def bad(module: str, name: str) -> bool:
+        return under(name, "polymon.service") and not under(name, LIFECYCLE_SERVICE_DEPS)
+
+    lifecycle = [(m, p) for m, p in all_modules() if under(m, "polymon.service.lifecycle")]
+    assert len(lifecycle) > 1
+    assert violations("lifecycle acts through Tracker", lifecycle, bad) == []
+
+
 def test_errors_imports_nothing_from_polymon() -> None:
     errors = [(m, p) for m, p in all_modules() if m == "polymon.errors"]
     assert violations("errors is the bottom", errors, lambda m, n: under(n, "polymon")) == []

@@ -2,7 +2,7 @@
 
 What a writer spends per batch in Python before the engine sees it: the column conversion
 (`storage.rows`: exact integer units, numpy passes) and clickhouse-connect's Native encoding
-with the types polymon sends (`storage.store.column_type`). Both run with the GIL held, on or
+with the types polymon sends (`storage.column_types.column_type`). Both run with the GIL held, on or
 beside the event loop, so their speed bounds what a shard may produce. A value is one cell,
 or one element of an array cell (the depth arrays of ob_snapshots).
 """

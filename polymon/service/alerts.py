@@ -13,15 +13,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 import trio
 import trio.lowlevel
 
+from polymon.clock import wall_us
 from polymon.config import WebhooksConfig
 from polymon.core.triggers import Trigger, TriggerEvent, decode_trigger_spec, make_trigger_id, stamp
 from polymon.core.triggers.spec import trigger_assets
@@ -52,6 +52,22 @@ def delivery_params(cfg: WebhooksConfig) -> DeliveryParams:
     )
 
 
+class TriggerRouting(Protocol):
+    """Where triggers go and what they may refer to (service.router.ShardRouter)."""
+
+    def place_trigger(self, trigger: Trigger) -> None:
+        """Put a trigger on the shard of its asset."""
+
+    def unplace_trigger(self, trigger: Trigger) -> None:
+        """Take a placed trigger off its shard."""
+
+    def market_of(self, asset_id: str) -> str | None:
+        """The condition id of a tracked token, None if it is not tracked."""
+
+    def binary_markets(self) -> dict[str, tuple[str, str]]:
+        """Tracked two-token markets: condition id -> (YES, NO)."""
+
+
 class Alerts:
     """The trigger registry and the outbound path of fired events."""
 
@@ -59,20 +75,14 @@ class Alerts:
         self,
         data_dir: Path,
         cfg: WebhooksConfig,
+        routing: TriggerRouting,
         *,
-        place: Callable[[Trigger], None],
-        unplace: Callable[[Trigger], None],
-        market_of: Callable[[str], str | None],
-        binary_markets: Callable[[], dict[str, tuple[str, str]]],
         events: EventBuffer,
         webhooks: WebhookDelivery,
     ) -> None:
         self.path = data_dir / "triggers.json"
         self.cfg = cfg
-        self.place = place
-        self.unplace = unplace
-        self.market_of = market_of
-        self.binary_markets = binary_markets
+        self.routing = routing
         self.events = events
         self.webhooks = webhooks
         self.policy = UrlPolicy(cfg.allow_private, frozenset(cfg.allowed_ports))
@@ -90,7 +100,7 @@ class Alerts:
                 raise StateFileError(self.path, e) from e
             for trigger in triggers:
                 self.triggers[trigger.trigger_id] = trigger
-                self.place(trigger)
+                self.routing.place_trigger(trigger)
         return len(self.triggers)
 
     def _save(self) -> None:
@@ -104,7 +114,7 @@ class Alerts:
     async def _register(self, body: bytes, *, save: bool) -> tuple[Trigger, str]:
         spec = decode_trigger_spec(body)
         if not spec.condition_id:
-            market = self.market_of(spec.asset_id)
+            market = self.routing.market_of(spec.asset_id)
             if not market:
                 raise BadRequest(
                     f"asset {spec.asset_id[:80]} is not tracked: give its `condition_id`"
@@ -122,7 +132,7 @@ class Alerts:
         trigger = Trigger(trigger_id=trigger_id, spec=spec)
         if endpoint is not None:
             self.webhooks.upsert_endpoint(endpoint)
-        self.place(trigger)
+        self.routing.place_trigger(trigger)
         self.triggers[trigger.trigger_id] = trigger
         if save:
             self._save()
@@ -144,7 +154,7 @@ class Alerts:
             ("ARBITRAGE_SELL", self.cfg.init_arbitrage_sell_above),
         )
         created = 0
-        for market, (yes, no) in sorted(self.binary_markets().items()):
+        for market, (yes, no) in sorted(self.routing.binary_markets().items()):
             for kind, threshold in production:
                 if (yes, kind, no) in have:
                     continue
@@ -172,7 +182,7 @@ class Alerts:
         trigger = self.triggers.pop(trigger_id, None)
         if trigger is None:
             return False
-        self.unplace(trigger)
+        self.routing.unplace_trigger(trigger)
         if trigger.spec.webhook_url:
             with contextlib.suppress(NotFound):  # already gone is fine
                 self.webhooks.remove_endpoint(trigger_id)
@@ -200,7 +210,7 @@ class Alerts:
         """Stamp, publish to SSE and submit webhooks for events one shard fired; O(events)."""
         if not events:
             return
-        now_us = time.time_ns() // 1000
+        now_us = wall_us()
         stamp(events, now_us)
         bodies = [(e.trigger_type, _encode(e)) for e in events]
         published = self.events.publish(bodies, now_us)

@@ -19,6 +19,7 @@ from typing import Final
 
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.backtest import (
     BACKTEST_TRIGGER_ID,
@@ -153,7 +154,7 @@ class Backtests:
                     check_bbo_type(spec)
                     if self.store is None:
                         raise Unavailable("storage is disabled: backtest over recordings")
-                    end = end_us if end_us is not None else time.time_ns() // 1000
+                    end = end_us if end_us is not None else wall_us()
                     start = start_us if start_us is not None else end - DAY_US
                     return await backtest_bbo(self.store, spec, start_us=start, end_us=end,
                                               max_events=max_events)  # fmt: skip

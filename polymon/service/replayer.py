@@ -108,12 +108,6 @@ class Replayer:
         self._wall_us = 0
 
     # -- applying records ----------------------------------------------------------------------
-    def apply_all(self, records: Iterable[Record]) -> None:
-        """Apply every record, then `finish`."""
-        for record in records:
-            self.apply(record)
-        self.finish()
-
     def apply(self, rec: Record) -> None:
         """Apply one record at its recorded time."""
         kind = rec.k

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.files import write_atomic
 
 log = logging.getLogger("polymon")
@@ -184,7 +184,7 @@ class RunState:
         task_status.started()
         while True:
             await trio.sleep(HEARTBEAT_SECS)
-            now = _now_us()
+            now = wall_us()
             self.beat(now, durable_us(now) - HANDOFF_MARGIN_US, last_event_id())
 
     def _write(self, *, durable: bool) -> None:
@@ -202,7 +202,3 @@ class RunState:
             self._failing = True
         else:
             self._failing = False
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +21,7 @@ import httpx
 import msgspec
 import trio
 
+from polymon.clock import wall_ms
 from polymon.errors import NotFound, PolymonError
 
 log = logging.getLogger("polymon.scheduler")
@@ -29,11 +29,6 @@ log = logging.getLogger("polymon.scheduler")
 JobFunc = Callable[[], Awaitable[object]]
 # Failures the venue, storage or the network cause; anything else is a bug, logged in full.
 _EXPECTED = (PolymonError, OSError, httpx.HTTPError)
-
-
-def wall_ms() -> int:
-    """Wall-clock epoch milliseconds (for run records only, never for timing)."""
-    return time.time_ns() // 1_000_000
 
 
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True):

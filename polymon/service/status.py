@@ -17,6 +17,7 @@ from polymon.core.model import BookStatus
 from polymon.service.census import ShardCensus
 from polymon.service.resync import Resyncer
 from polymon.service.shards import Shard
+from polymon.storage.writer_set import WriterSet
 
 
 def _by_status(statuses: Counter[str]) -> dict[str, int]:
@@ -90,3 +91,17 @@ def shards_status(shards: Sequence[Shard], resyncer: Resyncer, now: float) -> di
         })  # fmt: skip
     resync = {"calls": resyncer.calls, "fetched": resyncer.fetched, "failed": resyncer.failed}
     return {"shards": out, "resync": resync}
+
+
+def storage_health(writers: WriterSet | None, shards: Sequence[Shard]) -> dict[str, Any]:
+    """For /health's `storage`: writer counters per table, and the rows the shards could not
+    hand over; O(shards + tables)."""
+    if writers is None:
+        return {"enabled": False}
+    dropped = sum(counts["dropped"] for shard in shards for counts in shard.sinks.counts().values())
+    return {
+        "enabled": True,
+        "unavailable": writers.unavailable,
+        "sink_rows_dropped": dropped,
+        "tables": writers.stats(),
+    }

@@ -10,6 +10,7 @@ A sibling of `polymarket`, `storage` and `web`: it imports only `polymon.core` a
     retry.py     what an attempt's outcome means and when to try again (pure)
     attempt.py   one HTTP POST to a pinned address, never following redirects
     outbox.py    the durable state: an append-only JSON-lines journal with compaction
-    queue.py     DeliveryQueue: submit(), endpoints, scheduling, outcomes, dead letters, replay
+    schedule.py  DueSchedule: due times (a heap on trio's clock), one attempt per endpoint
+    queue.py     DeliveryQueue: submit(), endpoints, outcomes, dead letters, replay
     delivery.py  WebhookDelivery(DeliveryQueue): run(), the dispatcher and the attempt tasks
 """

@@ -7,7 +7,7 @@ them. Times in them are unix seconds (wall clock); scheduling itself runs on tri
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import msgspec
 
@@ -50,20 +50,6 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
             f"Endpoint(id={self.id!r}, url='***', secrets={len(self.secrets)}, "
             f"event_types={sorted(self.event_types)!r}, enabled={self.enabled!r})"
         )
-
-
-def rotated(endpoint: Endpoint, new_secret: str, *, now: float, overlap_secs: float) -> Endpoint:
-    """`endpoint` with `new_secret` first and the older secrets expiring `overlap_secs` from now.
-
-    Secrets that already expired are dropped. Pure: the caller stores the result.
-    """
-    until = now + overlap_secs
-    older = tuple(
-        SigningSecret(s.secret, until if s.expires_at is None else min(s.expires_at, until))
-        for s in endpoint.secrets
-        if (s.expires_at is None or s.expires_at > now) and s.secret != new_secret
-    )
-    return msgspec.structs.replace(endpoint, secrets=(SigningSecret(new_secret), *older))
 
 
 class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -166,7 +152,3 @@ class DeliveryCounters:
     dead_letters_evicted: int = 0
     journal_errors: int = 0
     journal_skipped_lines: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters by name (for /metrics and /health)."""
-        return asdict(self)

@@ -42,7 +42,6 @@ class DeliveryParams:
     max_dead_letters: dead letters kept; the oldest are evicted (and counted) beyond this.
     max_response_bytes: how much of a response body is read before the connection is closed.
     fsync_interval_secs: how often journal appends are fsynced (they are written at once).
-    rotation_overlap_secs: how long a replaced secret keeps signing after a rotation.
     """
 
     allow_private: bool = False
@@ -56,7 +55,6 @@ class DeliveryParams:
     max_dead_letters: int = 10_000
     max_response_bytes: int = 64 * 1024
     fsync_interval_secs: float = 1.0
-    rotation_overlap_secs: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         if not self.retry_schedule_secs or min(self.retry_schedule_secs) < 0:
@@ -74,8 +72,8 @@ class DeliveryParams:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.max_retry_after_secs < 0 or self.rotation_overlap_secs < 0:
-            raise ValueError("max_retry_after_secs and rotation_overlap_secs must be >= 0")
+        if self.max_retry_after_secs < 0:
+            raise ValueError("max_retry_after_secs must be >= 0")
         if any(not 0 < port < 65536 for port in self.allowed_ports):
             raise ValueError("allowed_ports must be TCP ports (1-65535)")
 

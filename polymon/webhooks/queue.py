@@ -1,7 +1,7 @@
 """DeliveryQueue: the synchronous state of webhook delivery, and every decision about it.
 
-What is pending and when it is due (a heap on trio's clock), which endpoint has an attempt in
-flight (one at a time; deliveries due meanwhile are parked), the per-endpoint bound, what an
+What is pending and when it is due (webhooks.schedule: a heap on trio's clock, one attempt in
+flight per endpoint, deliveries due meanwhile parked), the per-endpoint bound, what an
 attempt's result changes, dead letters and replay, endpoints and routing. Every change goes
 through the outbox journal first. No awaiting here: `delivery.py` is the async shell that runs
 the attempts.
@@ -9,12 +9,10 @@ the attempts.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import random
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -31,12 +29,12 @@ from polymon.webhooks.model import (
     PendingDelivery,
     WebhookEvent,
     dead_letter,
-    rotated,
 )
 from polymon.webhooks.outbox import Outbox
 from polymon.webhooks.params import DeliveryParams
 from polymon.webhooks.retry import Verdict, classify, jittered, next_delay
-from polymon.webhooks.signing import generate_secret, secret_key, webhook_id
+from polymon.webhooks.schedule import DueSchedule
+from polymon.webhooks.signing import secret_key, webhook_id
 from polymon.webhooks.ssrf import parse_webhook_url
 
 _log = logging.getLogger(__name__)
@@ -63,13 +61,8 @@ class DeliveryQueue:
         self._outbox = Outbox(directory, self.counters)
         self._clock = clock
         self._rng = rng or random.Random()
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = itertools.count()
-        # webhook id -> sequence number of its live heap (or parked) entry; absent while in flight
-        self._entry: dict[str, int] = {}
+        self._due = DueSchedule()
         self._queued: Counter[str] = Counter(p.endpoint_id for p in self._outbox.pending.values())
-        self._busy: set[str] = set()
-        self._parked: defaultdict[str, deque[tuple[str, int]]] = defaultdict(deque)
         self._by_type: dict[str, list[str]] = {}
         self._reindex()
         # Set whenever the earliest due time may have moved closer.
@@ -140,12 +133,7 @@ class DeliveryQueue:
     def _add_pending(self, delivery: PendingDelivery, due: float) -> None:
         self._outbox.add_pending(delivery)
         self._queued[delivery.endpoint_id] += 1
-        self._schedule(delivery.webhook_id, due)
-
-    def _schedule(self, msg_id: str, due: float) -> None:
-        seq = next(self._seq)
-        self._entry[msg_id] = seq
-        heapq.heappush(self._heap, (due, seq, msg_id))
+        self._due.schedule(delivery.webhook_id, due)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -195,23 +183,6 @@ class DeliveryQueue:
         )
         self._store_endpoint(endpoint)
         return endpoint
-
-    def rotate_secret(self, endpoint_id: str, new_secret: str | None = None) -> str:
-        """Make `new_secret` (default: a generated one) the endpoint's first secret; return it.
-
-        The previous secrets keep signing for `rotation_overlap_secs`, so receivers can switch
-        without a failed verification.
-        """
-        secret = generate_secret() if new_secret is None else new_secret
-        secret_key(secret)
-        endpoint = rotated(
-            self.endpoint(endpoint_id),
-            secret,
-            now=self._clock(),
-            overlap_secs=self.params.rotation_overlap_secs,
-        )
-        self._store_endpoint(endpoint)
-        return secret
 
     def endpoint(self, endpoint_id: str) -> Endpoint:
         """One endpoint; NotFound if there is none with this id."""
@@ -277,18 +248,12 @@ class DeliveryQueue:
         self.wake.set()
         return delivery
 
-    def discard_dead_letter(self, msg_id: str) -> None:
-        """Delete a dead letter; NotFound if there is none."""
-        if msg_id not in self._outbox.dead:
-            raise NotFound(f"no dead letter {msg_id!r}")
-        self._outbox.remove_dead(msg_id)
-
     def _pending_of(self, endpoint_id: str) -> list[PendingDelivery]:
         return [p for p in self._outbox.pending.values() if p.endpoint_id == endpoint_id]
 
     def _finish(self, delivery: PendingDelivery) -> None:
         self._outbox.finish(delivery.webhook_id)
-        self._entry.pop(delivery.webhook_id, None)
+        self._due.forget(delivery.webhook_id)
         self._queued[delivery.endpoint_id] -= 1
         if self._queued[delivery.endpoint_id] <= 0:
             del self._queued[delivery.endpoint_id]
@@ -323,43 +288,24 @@ class DeliveryQueue:
         """Put deliveries loaded from disk on the heap: due when they were due (at once if past)."""
         wall = self._clock()
         for delivery in self._outbox.pending.values():
-            if delivery.webhook_id not in self._entry:
-                self._schedule(delivery.webhook_id, now + max(0.0, delivery.due_at - wall))
+            if not self._due.scheduled(delivery.webhook_id):
+                self._due.schedule(delivery.webhook_id, now + max(0.0, delivery.due_at - wall))
 
     def next_due(self) -> float:
         """When the earliest delivery on the heap is due (trio's clock; inf if none)."""
-        return self._heap[0][0] if self._heap else float("inf")
+        return self._due.next_due()
 
     def take_due(self, now: float) -> list[tuple[str, str]]:
         """(webhook id, endpoint id) of each delivery to start now, marked in flight.
 
         A delivery due for an endpoint that has an attempt in flight is parked until `release`.
         """
-        started: list[tuple[str, str]] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, seq, msg_id = heapq.heappop(heap)
-            if self._entry.get(msg_id) != seq:
-                continue  # superseded, or no longer pending
-            endpoint_id = self._outbox.pending[msg_id].endpoint_id
-            if endpoint_id in self._busy:
-                self._parked[endpoint_id].append((msg_id, seq))
-            else:
-                started.append(self._begin(msg_id, endpoint_id))
-        return started
+        pending = self._outbox.pending
+        return self._due.take_due(now, lambda msg_id: pending[msg_id].endpoint_id)
 
     def release(self, endpoint_id: str) -> tuple[str, str] | None:
         """An attempt at `endpoint_id` ended: the parked delivery to start next, if any."""
-        self._busy.discard(endpoint_id)
-        parked = self._parked.get(endpoint_id)
-        started = None
-        while parked and started is None:
-            msg_id, seq = parked.popleft()
-            if self._entry.get(msg_id) == seq:
-                started = self._begin(msg_id, endpoint_id)
-        if not parked:
-            self._parked.pop(endpoint_id, None)
-        return started
+        return self._due.release(endpoint_id)
 
     def attempt_of(self, msg_id: str) -> tuple[PendingDelivery, Endpoint] | None:
         """What an attempt of `msg_id` sends now; None if it was discarded or disabled since."""
@@ -370,11 +316,6 @@ class DeliveryQueue:
         if endpoint is None or not endpoint.enabled:
             return None
         return delivery, endpoint
-
-    def _begin(self, msg_id: str, endpoint_id: str) -> tuple[str, str]:
-        del self._entry[msg_id]
-        self._busy.add(endpoint_id)
-        return msg_id, endpoint_id
 
     def settle(self, sent: PendingDelivery, result: AttemptResult) -> None:
         """Apply an attempt's result: done, rescheduled, given up, or the endpoint disabled."""
@@ -414,5 +355,5 @@ class DeliveryQueue:
             return
         self.counters.retried += 1
         self._outbox.update_pending(msgspec.structs.replace(attempted, due_at=wall + delay))
-        self._schedule(sent.webhook_id, trio.current_time() + delay)
+        self._due.schedule(sent.webhook_id, trio.current_time() + delay)
         self.wake.set()

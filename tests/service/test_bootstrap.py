@@ -53,16 +53,16 @@ async def test_bootstrap_subscribes_each_page_before_asking_for_the_next(tmp_pat
         assert await service.bootstrap() == 50
         # The life cycle's view of what is tracked is an index kept on the way, not a walk.
         markets = {m.condition_id: list(m.token_ids()) for m in sim.exchange.markets}
-        assert service.tracked_markets() == markets
+        assert service.router.tracked_markets() == markets
         first = sim.exchange.markets[0]
         await service.unsubscribe([first.yes_id])
-        assert service.tracked_markets()[first.condition_id] == [first.no_id]
+        assert service.router.tracked_markets()[first.condition_id] == [first.no_id]
         await service.unsubscribe([first.no_id])
-        assert first.condition_id not in service.tracked_markets()
+        assert first.condition_id not in service.router.tracked_markets()
         nursery.cancel_scope.cancel()
     assert tracked_when_asked == [0, 20, 40]  # 10 markets a page, subscribed before the next
     for market in sim.exchange.markets[1:]:
-        (index,) = {service.shard_for(token).index for token in market.token_ids()}
+        (index,) = {service.router.shard_for(token).index for token in market.token_ids()}
         assert set(market.token_ids()) <= set(service.shards[index].state.assets)
     for shard in service.shards:
         assert all(len(c.assets) <= 6 for c in shard.connections)

@@ -32,7 +32,7 @@ from polymon.polymarket.simulator.app import create_app
 from polymon.polymarket.simulator.exchange import SimMarket, encode_frame
 from polymon.polymarket.simulator.server import Simulator, build_exchange
 from polymon.service.lifecycle import Lifecycle
-from polymon.service.lifecycle_hooks import LifecycleWebhooks
+from polymon.service.lifecycle.hooks import LifecycleWebhooks
 from polymon.service.scheduler import Scheduler
 from polymon.storage.rows import METADATA
 from polymon.webhooks.ssrf import UrlPolicy

@@ -34,11 +34,11 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 def tracked(service: Service, tokens: tuple[str, str]) -> bool:
-    return all(service.tracks(t) for t in tokens)
+    return all(service.router.tracks(t) for t in tokens)
 
 
 def synced(service: Service, tokens: tuple[str, str]) -> bool:
-    return all(service.has_book(t) for t in tokens)
+    return all(service.router.has_book(t) for t in tokens)
 
 
 async def test_markets_come_and_go_with_signed_webhooks_and_metadata_rows(
@@ -61,7 +61,7 @@ async def test_markets_come_and_go_with_signed_webhooks_and_metadata_rows(
 
     every = [t for m in sim.exchange.markets for t in m.token_ids()]
     # events reach open connections only (a missed one is what the poll is for)
-    await until(lambda: all(map(service.has_book, every)), "bootstrapped books synced")
+    await until(lambda: all(map(service.router.has_book, every)), "bootstrapped books synced")
 
     # 1. the WS event: tracked and synced with no poll at all (the poll is off)
     by_ws = sim.create_market()
@@ -78,7 +78,7 @@ async def test_markets_come_and_go_with_signed_webhooks_and_metadata_rows(
     # 3. the WS resolution: dropped from memory at once
     resolved = sim.resolve_market(by_ws.condition_id, yes_wins=True)
     assert resolved is not None
-    await until(lambda: not any(map(service.tracks, by_ws.token_ids())), "resolved dropped")
+    await until(lambda: not any(map(service.router.tracks, by_ws.token_ids())), "resolved dropped")
     assert all(service.book_view(t, None) is None for t in by_ws.token_ids())
 
     await until(lambda: len(received) >= 3, "three webhooks")

@@ -68,7 +68,9 @@ def trigger(condition: dict[str, Any], cooldown_ms: int = 0) -> Trigger:
 def replay(log: Log, **kwargs: Any) -> tuple[Replayer, list[TriggerEvent]]:
     fired: list[TriggerEvent] = []
     replayer = Replayer(fired.extend, **kwargs)
-    replayer.apply_all(log.records)
+    for record in log.records:
+        replayer.apply(record)
+    replayer.finish()
     return replayer, fired
 
 

@@ -13,7 +13,7 @@ import trio
 from msgspec.structs import replace
 
 from polymon.config import WebhooksConfig
-from polymon.core.triggers import TriggerEvent
+from polymon.core.triggers import Trigger, TriggerEvent
 from polymon.service.alerts import Alerts, delivery_params
 from polymon.service.runstate import MARKER_NAME, RunState
 from polymon.storage.store import Store
@@ -23,6 +23,22 @@ from polymon.webhooks.delivery import WebhookDelivery
 from tests.service.test_simulated_service import service_config, start_service, stop_service
 
 NOW = 1_790_000_000_000_000  # µs
+
+
+class Routing:
+    """Trigger placement that keeps nothing: every asset is in market "C"."""
+
+    def place_trigger(self, trigger: Trigger) -> None:
+        pass
+
+    def unplace_trigger(self, trigger: Trigger) -> None:
+        pass
+
+    def market_of(self, asset_id: str) -> str | None:
+        return "C"
+
+    def binary_markets(self) -> dict[str, tuple[str, str]]:
+        return {}
 
 
 def test_a_first_start_and_a_clean_stop_leave_no_gap(tmp_path: Path) -> None:
@@ -118,9 +134,7 @@ async def test_webhook_events_of_a_new_run_are_never_duplicates_of_an_old_runs(
         hooks = WebhookDelivery(delivery_params(cfg), tmp_path / "webhooks")
         buffer = EventBuffer(100, first_id=state.first_event_id(now_us))
         state.beat(now_us, now_us, buffer.next_id + 56)  # it hands out 57 ids below
-        return Alerts(tmp_path, cfg, place=lambda t: None, unplace=lambda t: None,
-                      market_of=lambda a: "C", binary_markets=dict, events=buffer,
-                      webhooks=hooks)  # fmt: skip
+        return Alerts(tmp_path, cfg, Routing(), events=buffer, webhooks=hooks)
 
     first = alerts("a", NOW)
     trigger, _ = await first.register(body)

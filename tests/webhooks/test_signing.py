@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from polymon.errors import BadRequest
-from polymon.webhooks.model import Endpoint, SigningSecret, rotated
+from polymon.webhooks.model import Endpoint, SigningSecret
 from polymon.webhooks.signing import (
     encode_secret,
     generate_secret,
@@ -114,18 +114,16 @@ def test_webhook_ids_are_stable_distinct_and_dot_free(endpoint_id: str, event_id
     assert msg_id != webhook_id(endpoint_id + event_id[:1], event_id[1:])
 
 
-def test_rotation_keeps_the_old_secret_for_the_overlap_only() -> None:
-    endpoint = Endpoint(id="ep", url="https://a.example/", secrets=(SigningSecret(SECRET),))
+def test_an_expiring_secret_signs_until_it_expires_only() -> None:
     new = generate_secret()
-    after = rotated(endpoint, new, now=1000.0, overlap_secs=86400.0)
-    assert after.active_secrets(1000.0) == [new, SECRET]
-    assert after.active_secrets(1000.0 + 86399) == [new, SECRET]
-    assert after.active_secrets(1000.0 + 86400) == [new]
-    # Rotating again drops what expired and never extends an old secret's life.
-    newer = generate_secret()
-    again = rotated(after, newer, now=2000.0, overlap_secs=86400.0)
-    assert [s.expires_at for s in again.secrets] == [None, 2000.0 + 86400, 1000.0 + 86400]
-    assert rotated(again, newer, now=90000.0, overlap_secs=0).active_secrets(90000.0) == [newer]
+    endpoint = Endpoint(
+        id="ep",
+        url="https://a.example/",
+        secrets=(SigningSecret(new), SigningSecret(SECRET, expires_at=1000.0 + 86400)),
+    )
+    assert endpoint.active_secrets(1000.0) == [new, SECRET]
+    assert endpoint.active_secrets(1000.0 + 86399) == [new, SECRET]
+    assert endpoint.active_secrets(1000.0 + 86400) == [new]
 
 
 def test_secrets_never_show_in_repr() -> None:

@@ -1,19 +1,20 @@
-"""What market discovery and resolution share: the service seam they act through (`Tracker`),
-what they know about markets, and the events and rows they produce."""
+"""What market discovery and resolution share: the seam they act through (`Tracker`, which
+service.router implements), what they know about markets (`KnownMarket`), and the events and
+rows they produce."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
 import msgspec
 
+from polymon.clock import wall_ms
 from polymon.core.model import AssetMeta
 from polymon.polymarket.gamma import GammaMarket
-from polymon.service.lifecycle_hooks import MARKET_CREATED, MARKET_RESOLVED, LifecycleWebhooks
+from polymon.service.lifecycle.hooks import MARKET_CREATED, MARKET_RESOLVED, LifecycleWebhooks
 from polymon.service.records import Winner, metadata_row
 from polymon.storage.rows import MetadataRow
 
@@ -42,8 +43,10 @@ class Tracker(Protocol):
         live view, so copy what is kept across an await)."""
 
 
-class MarketInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What a life-cycle event says about a market."""
+class KnownMarket(msgspec.Struct, frozen=True, kw_only=True):
+    """What a life-cycle event (or a Gamma listing) says about a market: enough to subscribe
+    its tokens and announce it. Not core.history.MarketInfo, the full market_metadata row the
+    HTTP API serves: a WS `new_market` event carries only these fields."""
 
     condition_id: str
     market_id: str = ""
@@ -54,7 +57,7 @@ class MarketInfo(msgspec.Struct, frozen=True, kw_only=True):
     tick_size: str = ""
 
     @classmethod
-    def of(cls, market: GammaMarket) -> MarketInfo:
+    def of(cls, market: GammaMarket) -> KnownMarket:
         """The info of a Gamma market."""
         return cls(condition_id=market.condition_id, market_id=market.id,
                    question=market.question, slug=market.slug, token_ids=market.token_ids,
@@ -72,7 +75,7 @@ class MarketInfo(msgspec.Struct, frozen=True, kw_only=True):
 class Pending:
     """A new market whose books have not all arrived: its next look (trio time) and tries."""
 
-    def __init__(self, info: MarketInfo, due: float) -> None:
+    def __init__(self, info: KnownMarket, due: float) -> None:
         self.info = info
         self.tries = 0
         self.due = due
@@ -96,11 +99,6 @@ class Recent:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-
-def wall_ms() -> int:
-    """Wall-clock epoch milliseconds (for event payloads and rows, never for timing)."""
-    return time.time_ns() // 1_000_000
 
 
 def timestamp_ms(value: str | int) -> int | None:
@@ -140,7 +138,7 @@ class MarketState:
         self.store_rows = store_rows
         self.clock_ms = clock_ms
         self.counts: Counter[str] = Counter()
-        self.info: dict[str, MarketInfo] = {}
+        self.info: dict[str, KnownMarket] = {}
         self.pending: dict[str, Pending] = {}
         self.done = Recent(MAX_REMEMBERED)
         self._announced = Recent(MAX_REMEMBERED)
@@ -162,7 +160,7 @@ class MarketState:
             await self.tracker.unsubscribe(tokens)
             self.counts["markets_dropped"] += 1
 
-    def announce_created(self, info: MarketInfo, via: str, at_ms: int | None) -> None:
+    def announce_created(self, info: KnownMarket, via: str, at_ms: int | None) -> None:
         """Send `market.created` for a market, once."""
         cid = info.condition_id
         if cid in self._announced:
@@ -173,14 +171,14 @@ class MarketState:
 
     def announce_resolved(self, cid: str, won: Winner, via: str, at_ms: int) -> None:
         """Send `market.resolved` with the winner and resolution time (ms)."""
-        info = self.info.get(cid) or MarketInfo(condition_id=cid, token_ids=[])
+        info = self.info.get(cid) or KnownMarket(condition_id=cid, token_ids=[])
         payload = self._payload(MARKET_RESOLVED, info, via, None)
         payload |= {"winner": won[0], "winning_asset_id": won[1], "resolved_at": at_ms}
         self.hooks.emit(MARKET_RESOLVED, f"{MARKET_RESOLVED}:{cid}", payload)
         log.info("lifecycle: market %s resolved (%s won) via %s", cid[:18], won[0], via)
 
     def _payload(
-        self, event_type: str, info: MarketInfo, via: str, at_ms: int | None
+        self, event_type: str, info: KnownMarket, via: str, at_ms: int | None
     ) -> dict[str, object]:
         return {
             "type": event_type, "condition_id": info.condition_id, "market_id": info.market_id,

@@ -1,12 +1,11 @@
-"""The market set follows the venue by itself: new markets in, resolved and closed ones out.
+"""`Lifecycle`, what the service and the HTTP layer hold of the market life cycle.
 
-`Lifecycle` is what the service and the HTTP layer hold. WS `new_market` / `market_resolved`
-events arrive from the shards' hot path through a bounded queue and are handled one at a time
-(service.discovery, service.resolution). `check()` is one full pass of the Gamma poll (the
-`lifecycle_check` job and `POST /lifecycle/check`): active markets not tracked yet are
-subscribed, tracked markets that left the active list and unconfirmed resolutions are
-settled. `market.created` / `market.resolved` go to the lifecycle webhooks
-(service.lifecycle_hooks) once per market.
+WS `new_market` / `market_resolved` events arrive from the shards' hot path through a bounded
+queue and are handled one at a time (lifecycle.discovery, lifecycle.resolution). `check()` is
+one full pass of the Gamma poll (the `lifecycle_check` job and `POST /lifecycle/check`):
+active markets not tracked yet are subscribed, tracked markets that left the active list and
+unconfirmed resolutions are settled. `market.created` / `market.resolved` go to the lifecycle
+webhooks (lifecycle.hooks) once per market.
 """
 
 from __future__ import annotations
@@ -19,14 +18,15 @@ from typing import Final
 import httpx
 import trio
 
+from polymon.clock import wall_ms
 from polymon.config import Config
 from polymon.errors import PolymonError, VenueError
 from polymon.polymarket.gamma import GammaMarket, fetch_active_markets
 from polymon.polymarket.schemas import MarketResolved, NewMarket
-from polymon.service.discovery import SLICE_MARKETS, Discovery
-from polymon.service.lifecycle_hooks import LifecycleWebhooks
-from polymon.service.resolution import Resolution
-from polymon.service.tracking import MarketInfo, MarketState, Tracker, wall_ms
+from polymon.service.lifecycle.discovery import SLICE_MARKETS, Discovery
+from polymon.service.lifecycle.hooks import LifecycleWebhooks
+from polymon.service.lifecycle.resolution import Resolution
+from polymon.service.lifecycle.state import KnownMarket, MarketState, Tracker
 from polymon.storage.rows import MetadataRow
 
 log = logging.getLogger("polymon.lifecycle")
@@ -91,12 +91,12 @@ class Lifecycle:
         refresh, poll); markets that left it are forgotten unless pending or watched. Yields
         to the event loop every `SLICE_MARKETS` markets."""
         state = self.state
-        info: dict[str, MarketInfo] = {}
+        info: dict[str, KnownMarket] = {}
         for start in range(0, len(markets), SLICE_MARKETS):
             if start:
                 await trio.lowlevel.checkpoint()
             info.update(
-                (m.condition_id, MarketInfo.of(m)) for m in markets[start : start + SLICE_MARKETS]
+                (m.condition_id, KnownMarket.of(m)) for m in markets[start : start + SLICE_MARKETS]
             )
         for cid in (*state.pending, *self.resolution.watch):
             if cid not in info and cid in state.info:

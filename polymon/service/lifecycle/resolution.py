@@ -23,8 +23,8 @@ from polymon.errors import VenueError
 from polymon.polymarket.gamma import GammaMarket, fetch_markets_by_condition
 from polymon.polymarket.rest import fetch_clob_market
 from polymon.polymarket.schemas import MarketResolved
+from polymon.service.lifecycle.state import KnownMarket, MarketState, timestamp_ms
 from polymon.service.records import Winner, clob_winner, metadata_row, winner
-from polymon.service.tracking import MarketInfo, MarketState, timestamp_ms
 
 log = logging.getLogger("polymon.lifecycle")
 
@@ -74,7 +74,7 @@ class Resolution:
         else:
             self.counts["resolved_ws"] += 1
             if cid not in state.info:  # no Gamma listing has shown it: what the event says
-                state.info[cid] = MarketInfo(condition_id=cid, market_id=event.id,
+                state.info[cid] = KnownMarket(condition_id=cid, market_id=event.id,
                                              token_ids=list(event.assets_ids))  # fmt: skip
             state.announce_resolved(cid, won, "ws", at_ms)
         return True
@@ -149,7 +149,7 @@ class Resolution:
             tally["resolved"] += 1
             self.counts[f"resolved_{via}"] += 1
             at_ms = resolved_at_us // 1000 if resolved_at_us else None
-            state.info.setdefault(cid, MarketInfo.of(market))
+            state.info.setdefault(cid, KnownMarket.of(market))
             state.announce_resolved(
                 cid, won, via, at_ms or market.closed_time or market.updated_at or now_ms
             )

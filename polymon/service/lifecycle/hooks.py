@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
+from polymon.clock import wall_ms
 from polymon.errors import BadRequest, NotFound
 from polymon.files import write_atomic
 from polymon.service.receivers import vet_receiver
@@ -63,10 +63,6 @@ _HOOKS = msgspec.json.Decoder(list[LifecycleHook])
 _REGISTRATION = msgspec.json.Decoder(_Registration)
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class LifecycleWebhooks:
     """The persisted registry of life-cycle receivers, and event submission to them."""
 
@@ -77,7 +73,7 @@ class LifecycleWebhooks:
         policy: UrlPolicy,
         *,
         resolver: Resolver = system_resolver,
-        clock_ms: Callable[[], int] = _wall_ms,
+        clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.path = data_dir / "lifecycle_webhooks.json"
         self.webhooks = webhooks

@@ -25,7 +25,13 @@ from polymon.errors import VenueError
 from polymon.polymarket.gamma import GammaMarket
 from polymon.polymarket.rest import fetch_books
 from polymon.polymarket.schemas import NewMarket
-from polymon.service.tracking import MarketInfo, MarketState, Pending, timestamp_ms, valid_token_ids
+from polymon.service.lifecycle.state import (
+    KnownMarket,
+    MarketState,
+    Pending,
+    timestamp_ms,
+    valid_token_ids,
+)
 
 log = logging.getLogger("polymon.lifecycle")
 
@@ -72,7 +78,7 @@ class Discovery:
             self.counts["skipped_max_markets"] += 1
             return
         tick = event.order_price_min_tick_size
-        info = MarketInfo(
+        info = KnownMarket(
             condition_id=event.market, market_id=event.id, question=event.question,
             slug=event.slug, token_ids=tokens, outcomes=list(event.outcomes),
             tick_size=tick if isinstance(tick, str) else format(tick, "g"),
@@ -109,12 +115,12 @@ class Discovery:
                 self.counts["skipped_max_markets"] += 1
                 continue
             room -= 1
-            await self._add(MarketInfo.of(market), "gamma", None)
+            await self._add(KnownMarket.of(market), "gamma", None)
             added.append(market)
         self.state.store(added)
         tally["new"] += len(added)
 
-    async def _add(self, info: MarketInfo, via: str, detected_ms: int | None) -> None:
+    async def _add(self, info: KnownMarket, via: str, detected_ms: int | None) -> None:
         state = self.state
         cid = info.condition_id
         state.info[cid] = info
