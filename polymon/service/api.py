@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.activity import GapRecord, Trade
 from polymon.core.backtest import BacktestResult, RecordingFile
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
     from polymon.service.main import Service
 
 _T = TypeVar("_T")
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class ServiceApi:
@@ -170,12 +167,12 @@ class ServiceApi:
         """24 h statistics; None without storage."""
         if self.store is None:
             return None
-        return await self._deadline(queries.stats_24h(self.store, asset_id, _now_us()))
+        return await self._deadline(queries.stats_24h(self.store, asset_id, wall_us()))
 
     async def ohlc(self, asset_id: str, interval: str, hours: float) -> Ohlc:
         """Mid-price candles."""
         return await self._deadline(
-            queries.ohlc(self._store(), asset_id, interval, hours, _now_us())
+            queries.ohlc(self._store(), asset_id, interval, hours, wall_us())
         )
 
     async def export(
@@ -195,23 +192,23 @@ class ServiceApi:
     async def export_assets(self, min_ticks: int, hours: float, limit: int) -> list[AssetTicks]:
         """Assets with enough ticks."""
         return await self._deadline(
-            queries.assets_with_ticks(self._store(), min_ticks, hours, _now_us(), limit)
+            queries.assets_with_ticks(self._store(), min_ticks, hours, wall_us(), limit)
         )
 
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data quality of one asset."""
-        return await self._deadline(queries.quality(self._store(), asset_id, hours, _now_us()))
+        return await self._deadline(queries.quality(self._store(), asset_id, hours, wall_us()))
 
     async def recent_trades(self, asset_id: str, limit: int, hours: float) -> list[Trade]:
         """The newest trades of one asset."""
         return await self._deadline(
-            activity.recent_trades(self._store(), asset_id, limit, hours, _now_us())
+            activity.recent_trades(self._store(), asset_id, limit, hours, wall_us())
         )
 
     async def gap_history(self, asset_id: str, limit: int, hours: float) -> list[GapRecord]:
         """The gap history of one asset."""
         return await self._deadline(
-            activity.gap_history(self._store(), asset_id, limit, hours, _now_us())
+            activity.gap_history(self._store(), asset_id, limit, hours, wall_us())
         )
 
     # -- recordings and backtests -------------------------------------------------------------
