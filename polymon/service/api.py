@@ -3,8 +3,8 @@
 Reads of memory (books, shards, jobs) are answered at once; history goes to storage with
 `http.query_timeout_secs` as a deadline. Without storage, history routes answer 503. Every
 answer is one of the web layer's read models (`polymon.web.models`): the service's status
-dicts are converted here, so a field the service adds or drops fails loudly at this boundary
-instead of drifting from the documented shape.
+dicts are converted here, so what is served is what is documented. A field the service drops
+or retypes fails at this boundary; one it adds is not served until the model lists it.
 """
 
 from __future__ import annotations
