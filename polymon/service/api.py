@@ -112,9 +112,9 @@ class ServiceApi:
     async def _check_websocket(self) -> dict[str, Any]:
         asset_id = next((a for shard in self.service.shards for a in shard.state.assets), None)
         result = await probe_websocket(self.cfg.polymarket, asset_id)
-        health = self.service.health()
-        result["connections"] = health["connections"]
-        result["connections_open"] = health["connections_open"]
+        health = self.health()
+        result["connections"] = health.connections
+        result["connections_open"] = health.connections_open
         return result
 
     async def _check_clickhouse(self) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def blueprint(ctx: Context) -> Blueprint:
     @api(ok=EventsStatus)
     async def events_status() -> Response:
         """The event buffer: size, ids held, subscribers, counters."""
-        return json_response(buffer.status())
+        return json_response(EventsStatus(**buffer.status()))
 
     @bp.get("/webhooks/dead-letters")
     @api(ok=DeadLetterList, query=DeadLetterQuery, protected=True)
