@@ -91,7 +91,7 @@ class ServiceApi:
         """The /do/metrics body."""
         return msgspec.convert(shard_metrics(self.service), DoMetrics)
 
-    def metrics_collector(self) -> Any:
+    def metrics_collector(self) -> ServiceCollector:
         """The Prometheus collector of the service's counters."""
         return ServiceCollector(self.service)
 

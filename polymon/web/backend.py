@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
+from prometheus_client.registry import Collector
+
 from polymon.core.activity import GapRecord, Trade
 from polymon.core.backtest import BacktestResult, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
@@ -80,7 +82,7 @@ class Backend(Protocol):
     async def run_checks(self, names: list[str]) -> list[Check]:
         """Run the named diagnostics ("websocket", "clickhouse", ...), each timed."""
 
-    def metrics_collector(self) -> Any:
+    def metrics_collector(self) -> Collector | None:
         """A prometheus_client collector of the service's counters, or None."""
 
     # -- history (ClickHouse) ---------------------------------------------------------------
