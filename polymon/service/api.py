@@ -1,7 +1,10 @@
 """`ServiceApi`: the web layer's `Backend`, over the live Service and the ClickHouse store.
 
 Reads of memory (books, shards, jobs) are answered at once; history goes to storage with
-`http.query_timeout_secs` as a deadline. Without storage, history routes answer 503.
+`http.query_timeout_secs` as a deadline. Without storage, history routes answer 503. Every
+answer is one of the web layer's read models (`polymon.web.models`): the service's status
+dicts are converted here, so what is served is what is documented. A field the service drops
+or retypes fails at this boundary; one it adds is not served until the model lists it.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.activity import GapRecord, Trade
 from polymon.core.backtest import BacktestResult, RecordingFile
@@ -26,15 +31,17 @@ from polymon.storage import activity, markets, queries
 from polymon.storage.cleanup import delete_test_data
 from polymon.storage.export import Export, export_backtest
 from polymon.storage.store import Store
+from polymon.web.models.admin import Bootstrapped, CleanedUp, Migrated
+from polymon.web.models.cron import CronHealth
+from polymon.web.models.health import Check, HealthOut
+from polymon.web.models.lifecycle import LifecycleCheck, LifecycleWebhook
+from polymon.web.models.shards import DoMetrics, ShardsStatus, Subscriptions
+from polymon.web.models.webhooks import DeadLetterOut
 
 if TYPE_CHECKING:
     from polymon.service.main import Service
 
 _T = TypeVar("_T")
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class ServiceApi:
@@ -68,27 +75,27 @@ class ServiceApi:
         state = self.service.state_of(asset_id).assets.get(asset_id)
         return None if state is None else (state.market, state.outcome)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthOut:
         """The /health summary."""
-        return self.service.health()
+        return msgspec.convert({"status": "ok", **self.service.health()}, HealthOut)
 
-    def subscriptions(self) -> dict[str, Any]:
+    def subscriptions(self) -> Subscriptions:
         """Per-shard subscriptions and connection states."""
-        return self.service.subscriptions()
+        return msgspec.convert(self.service.subscriptions(), Subscriptions)
 
-    def shards_status(self) -> dict[str, Any]:
+    def shards_status(self) -> ShardsStatus:
         """Per-shard detail."""
-        return self.service.shards_status()
+        return msgspec.convert(self.service.shards_status(), ShardsStatus)
 
-    def shard_metrics(self) -> dict[str, Any]:
+    def shard_metrics(self) -> DoMetrics:
         """The /do/metrics body."""
-        return shard_metrics(self.service)
+        return msgspec.convert(shard_metrics(self.service), DoMetrics)
 
-    def metrics_collector(self) -> Any:
+    def metrics_collector(self) -> ServiceCollector:
         """The Prometheus collector of the service's counters."""
         return ServiceCollector(self.service)
 
-    async def run_checks(self, names: list[str]) -> list[dict[str, Any]]:
+    async def run_checks(self, names: list[str]) -> list[Check]:
         """Run the named diagnostics, each timed."""
         out = []
         for name in names:
@@ -99,15 +106,15 @@ class ServiceApi:
                 detail = await self._check_clickhouse()
             ok = bool(detail.pop("ok"))
             duration_ms = round((time.perf_counter() - start) * 1000, 3)
-            out.append({"name": name, "ok": ok, "duration_ms": duration_ms, "detail": detail})
+            out.append(Check(name=name, ok=ok, duration_ms=duration_ms, detail=detail))
         return out
 
     async def _check_websocket(self) -> dict[str, Any]:
         asset_id = next((a for shard in self.service.shards for a in shard.state.assets), None)
         result = await probe_websocket(self.cfg.polymarket, asset_id)
-        health = self.service.health()
-        result["connections"] = health["connections"]
-        result["connections_open"] = health["connections_open"]
+        health = self.health()
+        result["connections"] = health.connections
+        result["connections_open"] = health.connections_open
         return result
 
     async def _check_clickhouse(self) -> dict[str, Any]:
@@ -160,12 +167,12 @@ class ServiceApi:
         """24 h statistics; None without storage."""
         if self.store is None:
             return None
-        return await self._deadline(queries.stats_24h(self.store, asset_id, _now_us()))
+        return await self._deadline(queries.stats_24h(self.store, asset_id, wall_us()))
 
     async def ohlc(self, asset_id: str, interval: str, hours: float) -> Ohlc:
         """Mid-price candles."""
         return await self._deadline(
-            queries.ohlc(self._store(), asset_id, interval, hours, _now_us())
+            queries.ohlc(self._store(), asset_id, interval, hours, wall_us())
         )
 
     async def export(
@@ -185,23 +192,23 @@ class ServiceApi:
     async def export_assets(self, min_ticks: int, hours: float, limit: int) -> list[AssetTicks]:
         """Assets with enough ticks."""
         return await self._deadline(
-            queries.assets_with_ticks(self._store(), min_ticks, hours, _now_us(), limit)
+            queries.assets_with_ticks(self._store(), min_ticks, hours, wall_us(), limit)
         )
 
     async def quality(self, asset_id: str, hours: float) -> Quality:
         """Data quality of one asset."""
-        return await self._deadline(queries.quality(self._store(), asset_id, hours, _now_us()))
+        return await self._deadline(queries.quality(self._store(), asset_id, hours, wall_us()))
 
     async def recent_trades(self, asset_id: str, limit: int, hours: float) -> list[Trade]:
         """The newest trades of one asset."""
         return await self._deadline(
-            activity.recent_trades(self._store(), asset_id, limit, hours, _now_us())
+            activity.recent_trades(self._store(), asset_id, limit, hours, wall_us())
         )
 
     async def gap_history(self, asset_id: str, limit: int, hours: float) -> list[GapRecord]:
         """The gap history of one asset."""
         return await self._deadline(
-            activity.gap_history(self._store(), asset_id, limit, hours, _now_us())
+            activity.gap_history(self._store(), asset_id, limit, hours, wall_us())
         )
 
     # -- recordings and backtests -------------------------------------------------------------
@@ -222,24 +229,23 @@ class ServiceApi:
         return await self.backtests.run(spec, source, recordings, start_us, end_us, max_events)
 
     # -- admin, lifecycle, webhooks -----------------------------------------------------------
-    async def bootstrap_markets(self) -> dict[str, Any]:
+    async def bootstrap_markets(self) -> Bootstrapped:
         """Subscribe every active market now."""
         start = time.perf_counter()
         added = await self.service.bootstrap()
         assets = sum(len(s.state.assets) for s in self.service.shards)
-        return {
-            "tokens_added": added,
-            "assets": assets,
-            "shards": len(self.service.shards),
-            "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-        }
+        return Bootstrapped(
+            tokens_added=added,
+            assets=assets,
+            shards=len(self.service.shards),
+            duration_ms=round((time.perf_counter() - start) * 1000, 3),
+        )
 
-    async def migrate(self) -> dict[str, Any]:
+    async def migrate(self) -> Migrated:
         """Apply pending migrations."""
-        applied = await self._store().migrate()
-        return {"applied": applied}
+        return Migrated(applied=await self._store().migrate())
 
-    async def cleanup_test_data(self, prefix: str, dry_run: bool) -> dict[str, Any]:
+    async def cleanup_test_data(self, prefix: str, dry_run: bool) -> CleanedUp:
         """Untrack test assets and delete their rows (counts per table)."""
         tracked = [
             a
@@ -254,43 +260,44 @@ class ServiceApi:
             if self.store is not None
             else {}
         )
-        return {"prefix": prefix, "dry_run": dry_run, "untracked": len(tracked), "rows": rows}
+        return CleanedUp(prefix=prefix, dry_run=dry_run, untracked=len(tracked), rows=rows)
 
-    def cron_health(self) -> dict[str, Any]:
+    def cron_health(self) -> CronHealth:
         """Scheduled jobs."""
-        return self.service.scheduler.health()
+        return msgspec.convert(self.service.scheduler.health(), CronHealth)
 
     def clear_cron_errors(self) -> int:
         """Forget job errors."""
         return self.service.scheduler.clear_errors()
 
-    async def lifecycle_check(self) -> dict[str, Any]:
+    async def lifecycle_check(self) -> LifecycleCheck:
         """Run the lifecycle check now."""
-        return await self.service.lifecycle.check()
+        return msgspec.convert(await self.service.lifecycle.check(), LifecycleCheck)
 
-    async def register_lifecycle_webhook(self, body: bytes) -> tuple[dict[str, Any], str]:
+    async def register_lifecycle_webhook(self, body: bytes) -> tuple[LifecycleWebhook, str]:
         """Register a lifecycle receiver."""
-        return await self.service.lifecycle.register_webhook(body)
+        record, secret = await self.service.lifecycle.register_webhook(body)
+        return msgspec.convert(record, LifecycleWebhook), secret
 
-    def lifecycle_webhooks(self) -> list[dict[str, Any]]:
+    def lifecycle_webhooks(self) -> list[LifecycleWebhook]:
         """Lifecycle receivers."""
-        return self.service.lifecycle.list_webhooks()
+        return msgspec.convert(self.service.lifecycle.list_webhooks(), list[LifecycleWebhook])
 
     def remove_lifecycle_webhook(self, webhook_id: str) -> bool:
         """Remove a lifecycle receiver."""
         return self.service.lifecycle.remove_webhook(webhook_id)
 
-    def dead_letters(self, endpoint_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def dead_letters(self, endpoint_id: str | None, limit: int) -> list[DeadLetterOut]:
         """Webhook dead letters, oldest first (bodies as text)."""
         letters = self.service.webhooks.dead_letters(endpoint_id)[:limit]
         return [
-            {
-                "webhook_id": d.webhook_id, "endpoint_id": d.endpoint_id,
-                "event_id": d.event_id, "event_type": d.event_type, "attempts": d.attempts,
-                "last_status": d.last_status, "last_error": d.last_error,
-                "reason": str(d.reason), "dead_at_ms": int(d.dead_at * 1000),
-                "body": d.body.decode("utf-8", "replace"),
-            }
+            DeadLetterOut(
+                webhook_id=d.webhook_id, endpoint_id=d.endpoint_id,
+                event_id=d.event_id, event_type=d.event_type, attempts=d.attempts,
+                last_status=d.last_status, last_error=d.last_error,
+                reason=str(d.reason), dead_at_ms=int(d.dead_at * 1000),
+                body=d.body.decode("utf-8", "replace"),
+            )
             for d in letters
         ]  # fmt: skip
 

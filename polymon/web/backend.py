@@ -2,9 +2,11 @@
 
 The web package never imports the service, storage or polymarket packages (they are siblings
 or above); `polymon.service.api.ServiceApi` implements these over the live Service and the
-ClickHouse store. Methods raise `polymon.errors.RequestError` subclasses (BadRequest, NotFound)
-for what the client did wrong and `StorageUnavailable` when history is unreachable; the app
-turns those into JSON 4xx / 503.
+ClickHouse store. What they return are the read models of `polymon.web.models` (or core
+types), the very Structs the routes encode, so the documented shape is the served one.
+Methods raise `polymon.errors.RequestError` subclasses (BadRequest, NotFound) for what the
+client did wrong and `StorageUnavailable` when history is unreachable; the app turns those
+into JSON 4xx / 503.
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
+from prometheus_client.registry import Collector
+
 from polymon.core.activity import GapRecord, Trade
 from polymon.core.backtest import BacktestResult, RecordingFile
 from polymon.core.history import AssetTicks, MarketInfo, MarketPage, Ohlc, Quality, Stats24h
 from polymon.core.model import BookView
 from polymon.core.triggers import Trigger, TriggerSpec
+from polymon.web.models.admin import Bootstrapped, CleanedUp, Migrated
+from polymon.web.models.cron import CronHealth
+from polymon.web.models.health import Check, HealthOut
+from polymon.web.models.lifecycle import LifecycleCheck, LifecycleWebhook
+from polymon.web.models.shards import DoMetrics, ShardsStatus, Subscriptions
+from polymon.web.models.webhooks import DeadLetterOut
 
 
 class Rows(Protocol):
@@ -57,23 +67,22 @@ class Backend(Protocol):
     def asset_info(self, asset_id: str) -> tuple[str, str] | None:
         """(condition id, outcome) of a tracked asset, else None."""
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthOut:
         """The /health summary."""
 
-    def subscriptions(self) -> dict[str, Any]:
+    def subscriptions(self) -> Subscriptions:
         """Per-shard asset counts and connection states."""
 
-    def shards_status(self) -> dict[str, Any]:
+    def shards_status(self) -> ShardsStatus:
         """Per-shard detail: frames, errors, books, triggers, resyncs."""
 
-    def shard_metrics(self) -> dict[str, Any]:
+    def shard_metrics(self) -> DoMetrics:
         """Per-shard processing latency percentiles and trigger counts ({shards, totals})."""
 
-    async def run_checks(self, names: list[str]) -> list[dict[str, Any]]:
-        """Run the named diagnostics ("websocket", "clickhouse", ...); each result has name,
-        ok, duration_ms and detail."""
+    async def run_checks(self, names: list[str]) -> list[Check]:
+        """Run the named diagnostics ("websocket", "clickhouse", ...), each timed."""
 
-    def metrics_collector(self) -> Any:
+    def metrics_collector(self) -> Collector | None:
         """A prometheus_client collector of the service's counters, or None."""
 
     # -- history (ClickHouse) ---------------------------------------------------------------
@@ -134,34 +143,34 @@ class Backend(Protocol):
         cannot be run, Unavailable past the deadline or without storage)."""
 
     # -- admin, lifecycle, webhooks ---------------------------------------------------------
-    async def bootstrap_markets(self) -> dict[str, Any]:
+    async def bootstrap_markets(self) -> Bootstrapped:
         """Subscribe every active market now."""
 
-    async def migrate(self) -> dict[str, Any]:
+    async def migrate(self) -> Migrated:
         """Apply pending schema migrations."""
 
-    async def cleanup_test_data(self, prefix: str, dry_run: bool) -> dict[str, Any]:
+    async def cleanup_test_data(self, prefix: str, dry_run: bool) -> CleanedUp:
         """Drop tracked test assets and delete their stored rows."""
 
-    def cron_health(self) -> dict[str, Any]:
+    def cron_health(self) -> CronHealth:
         """Scheduled jobs: last runs and recent errors."""
 
     def clear_cron_errors(self) -> int:
         """Forget recorded job errors; returns how many."""
 
-    async def lifecycle_check(self) -> dict[str, Any]:
+    async def lifecycle_check(self) -> LifecycleCheck:
         """Run the market lifecycle check now."""
 
-    async def register_lifecycle_webhook(self, body: bytes) -> tuple[dict[str, Any], str]:
+    async def register_lifecycle_webhook(self, body: bytes) -> tuple[LifecycleWebhook, str]:
         """Register a lifecycle receiver; returns it (no secret) and its signing secret."""
 
-    def lifecycle_webhooks(self) -> list[dict[str, Any]]:
+    def lifecycle_webhooks(self) -> list[LifecycleWebhook]:
         """Registered lifecycle receivers (no secrets)."""
 
     def remove_lifecycle_webhook(self, webhook_id: str) -> bool:
         """Remove a lifecycle receiver; False if unknown."""
 
-    def dead_letters(self, endpoint_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def dead_letters(self, endpoint_id: str | None, limit: int) -> list[DeadLetterOut]:
         """Webhook deliveries given up, oldest first."""
 
     def replay_dead_letter(self, webhook_id: str) -> None:

@@ -30,7 +30,7 @@ from polymon.web.backend import Backend
 from polymon.web.guard import Guard
 from polymon.web.http import error_body
 from polymon.web.httpmetrics import HttpMetrics
-from polymon.web.models import MAX_BOOK_DEPTH
+from polymon.web.models.markets import MAX_BOOK_DEPTH
 from polymon.web.ratelimit import headers as rate_headers
 
 AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]

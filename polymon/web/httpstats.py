@@ -11,8 +11,8 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from polymon.web.activity_models import HttpStats, RouteStats
 from polymon.web.httpmetrics import HttpMetrics
+from polymon.web.models.activity import HttpStats, RouteStats
 
 QUANTILES = (0.5, 0.95, 0.99)
 ALL_ROUTES = "*"

@@ -16,12 +16,12 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
+from polymon.clock import wall_ms
 from polymon.errors import BadRequest, StateFileError
 from polymon.files import write_atomic
 
@@ -104,7 +104,7 @@ class KeyStore:
         self._load_or_fail()  # never rewrite a key file that could not be read
         key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
-        now_ms = int(time.time() * 1000)
+        now_ms = wall_ms()
         record = KeyRecord(key_id, name, tier, self._hash(secret), now_ms)
         self.records[key_id] = record
         write_atomic(self.path, msgspec.json.encode(self.records))

@@ -30,7 +30,7 @@ from quart_schema import (
 )
 from werkzeug.routing import Rule
 
-from polymon.web.models import ErrorOut
+from polymon.web.models.common import ErrorOut
 from polymon.web.trigger_schema import refine_trigger_schemas
 
 _F = TypeVar("_F", bound=Callable[..., Any])

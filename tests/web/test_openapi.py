@@ -79,6 +79,17 @@ async def test_every_route_is_documented_with_its_security_and_errors(
     assert len(paths) >= 30
 
 
+async def test_health_documents_every_field_it_serves(
+    spec_and_app: tuple[dict[str, Any], Any],
+) -> None:
+    """/health once served `lifecycle` and `recording` that HealthOut did not list."""
+    spec, app = spec_and_app
+    body = await (await app.test_client().get("/health")).get_json()
+    health = spec["components"]["schemas"]["HealthOut"]
+    assert set(body) == set(health["properties"]) == set(health["required"])
+    assert {"lifecycle", "recording", "storage"} <= set(body)
+
+
 async def test_the_spec_names_no_other_host(spec_and_app: tuple[dict[str, Any], Any]) -> None:
     spec, _ = spec_and_app
     text = json.dumps(spec)

@@ -9,7 +9,11 @@ import trio
 from quart import Blueprint, Response, g, request
 
 from polymon.errors import BadRequest
-from polymon.web.activity_models import (
+from polymon.web.context import Context
+from polymon.web.http import json_response, query
+from polymon.web.httpmetrics import HttpMetrics
+from polymon.web.httpstats import http_stats
+from polymon.web.models.activity import (
     GapList,
     GapsQuery,
     HttpStats,
@@ -17,10 +21,6 @@ from polymon.web.activity_models import (
     TradeList,
     TradesQuery,
 )
-from polymon.web.context import Context
-from polymon.web.http import json_response, query
-from polymon.web.httpmetrics import HttpMetrics
-from polymon.web.httpstats import http_stats
 from polymon.web.openapi import api
 from polymon.web.routes.markets import MAX_ASSET_ID
 from polymon.web.sessions import COOKIE_NAME

@@ -9,12 +9,19 @@ from polymon.errors import NotFound
 from polymon.web.context import Context
 from polymon.web.http import body, decode, error, json_response, query, raw_body
 from polymon.web.httpmetrics import HttpMetrics
-from polymon.web.models import (
+from polymon.web.models.admin import (
     AuthOut,
+    BootstrapResult,
     CleanupBody,
-    Deleted,
+    CleanupResult,
+    Cleared,
+    ClearedResult,
+    MigrateResult,
+)
+from polymon.web.models.common import Deleted
+from polymon.web.models.lifecycle import (
+    LifecycleCheckResult,
     LifecycleWebhookBody,
-    Result,
     WebhookCreated,
     WebhookIdQuery,
     WebhookList,
@@ -23,45 +30,45 @@ from polymon.web.openapi import api
 from polymon.web.sessions import COOKIE_NAME, cookie_header
 
 
-def _result(result: dict[str, object]) -> Response:
-    return json_response(Result(ok=True, result=result))
-
-
 def blueprint(ctx: Context, metrics: HttpMetrics) -> Blueprint:
     """The admin, lifecycle, auth and metrics routes."""
     bp = Blueprint("admin", __name__)
     backend = ctx.backend
 
     @bp.post("/admin/bootstrap-markets")
-    @api(ok=Result, protected=True)
+    @api(ok=BootstrapResult, protected=True)
     async def bootstrap_markets() -> Response:
         """Subscribe every active, open market from Gamma, spread across shards."""
-        return _result(await backend.bootstrap_markets())
+        done = await backend.bootstrap_markets()
+        return json_response(BootstrapResult(ok=True, result=done))
 
     @bp.post("/admin/migrate")
-    @api(ok=Result, protected=True)
+    @api(ok=MigrateResult, protected=True)
     async def migrate() -> Response:
         """Create or upgrade the ClickHouse schema (idempotent)."""
-        return _result(await backend.migrate())
+        return json_response(MigrateResult(ok=True, result=await backend.migrate()))
 
     @bp.post("/admin/cleanup-test-data")
-    @api(ok=Result, body=CleanupBody, protected=True)
+    @api(ok=CleanupResult, body=CleanupBody, protected=True)
     async def cleanup_test_data() -> Response:
         """Stop tracking test assets (ids starting with `prefix`) and delete their rows."""
         spec = await body(CleanupBody)
-        return _result(await backend.cleanup_test_data(spec.prefix, spec.dry_run))
+        cleaned = await backend.cleanup_test_data(spec.prefix, spec.dry_run)
+        return json_response(CleanupResult(ok=True, result=cleaned))
 
     @bp.post("/cron/clear-errors")
-    @api(ok=Result, protected=True)
+    @api(ok=ClearedResult, protected=True)
     async def cron_clear_errors() -> Response:
         """Forget the recorded errors of every scheduled job."""
-        return _result({"cleared": backend.clear_cron_errors()})
+        cleared = Cleared(cleared=backend.clear_cron_errors())
+        return json_response(ClearedResult(ok=True, result=cleared))
 
     @bp.post("/lifecycle/check")
-    @api(ok=Result, protected=True)
+    @api(ok=LifecycleCheckResult, protected=True)
     async def lifecycle_check() -> Response:
         """Run the market lifecycle check now: new markets in, resolved markets out."""
-        return _result(await backend.lifecycle_check())
+        checked = await backend.lifecycle_check()
+        return json_response(LifecycleCheckResult(ok=True, result=checked))
 
     @bp.post("/lifecycle/webhooks")
     @api(ok=WebhookCreated, status=201, body=LifecycleWebhookBody, protected=True)

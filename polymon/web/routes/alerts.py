@@ -20,23 +20,19 @@ from polymon.web.http import (
     query,
     raw_body,
 )
-from polymon.web.models import (
+from polymon.web.models.alerts import (
     BacktestBody,
-    Created,
-    DeadLetterList,
-    DeadLetterQuery,
-    Deleted,
     EventList,
     EventsQuery,
     EventsStatus,
     RecordingList,
-    ReplayBody,
-    Replayed,
     SseQuery,
     TriggerCreated,
     TriggerDeleteQuery,
     TriggerList,
 )
+from polymon.web.models.common import Created, Deleted
+from polymon.web.models.webhooks import DeadLetterList, DeadLetterQuery, ReplayBody, Replayed
 from polymon.web.openapi import api
 from polymon.web.server import connection_aborter
 from polymon.web.sse import last_event_id, sse_stream
@@ -58,7 +54,7 @@ def blueprint(ctx: Context) -> Blueprint:
     async def triggers_list() -> Response:
         """Every registered trigger (webhook secrets are never shown)."""
         listing = registry().listing()
-        return json_response({"triggers": listing, "count": len(listing)})
+        return json_response(TriggerList(triggers=listing, count=len(listing)))
 
     @bp.post("/triggers")
     @api(ok=TriggerCreated, status=201, body=TriggerSpec, protected=True)
@@ -152,7 +148,7 @@ def blueprint(ctx: Context) -> Blueprint:
     @api(ok=EventsStatus)
     async def events_status() -> Response:
         """The event buffer: size, ids held, subscribers, counters."""
-        return json_response(buffer.status())
+        return json_response(EventsStatus(**buffer.status()))
 
     @bp.get("/webhooks/dead-letters")
     @api(ok=DeadLetterList, query=DeadLetterQuery, protected=True)
@@ -160,7 +156,7 @@ def blueprint(ctx: Context) -> Blueprint:
         """Webhook deliveries given up after their last attempt, oldest first."""
         q = query(DeadLetterQuery)
         items = backend.dead_letters(q.endpoint_id, q.limit)
-        return json_response({"items": items, "count": len(items)})
+        return json_response(DeadLetterList(items, len(items)))
 
     @bp.post("/webhooks/dead-letters/replay")
     @api(ok=Replayed, body=ReplayBody, protected=True)

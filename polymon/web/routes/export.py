@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -13,12 +12,13 @@ from typing import Any
 import msgspec
 from quart import Blueprint, Response
 
+from polymon.clock import wall_us
 from polymon.core.history import Quality
 from polymon.errors import BadRequest
 from polymon.web.backend import Rows
 from polymon.web.context import Context
 from polymon.web.http import json_response, parse_time_us, query
-from polymon.web.models import AssetList, AssetsQuery, ExportQuery, QualityQuery
+from polymon.web.models.export import AssetList, AssetsQuery, ExportQuery, QualityQuery
 from polymon.web.openapi import api
 
 DAY_US = 86_400_000_000
@@ -61,7 +61,7 @@ def blueprint(ctx: Context) -> Blueprint:
         export never sits in memory. Times in rows are Unix µs (`t` of a bar: Unix s).
         """
         q = query(ExportQuery)
-        now_us = int(time.time() * 1_000_000)
+        now_us = wall_us()
         end_us = now_us if q.end is None else parse_time_us(q.end, "end")
         start_us = max(0, end_us - DAY_US) if q.start is None else parse_time_us(q.start, "start")
         rows = await backend.export(

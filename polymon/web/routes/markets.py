@@ -9,7 +9,7 @@ from polymon.core.history import Ohlc
 from polymon.core.model import BookView
 from polymon.web.context import Context
 from polymon.web.http import error, json_response, query
-from polymon.web.models import (
+from polymon.web.models.markets import (
     MarketDetails,
     MarketList,
     MarketsQuery,

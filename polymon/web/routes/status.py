@@ -4,20 +4,17 @@ and report what they saw)."""
 
 from __future__ import annotations
 
-import time
-
 from quart import Blueprint, Response
 
+from polymon.clock import wall_ms
 from polymon.web.context import Context
 from polymon.web.http import json_response
-from polymon.web.models import ChecksOut, DoMetrics, HealthOut, Report
+from polymon.web.models.cron import CronReport
+from polymon.web.models.health import ChecksOut, HealthOut
+from polymon.web.models.shards import DoMetrics, ShardsReport, SubscriptionsReport
 from polymon.web.openapi import api
 
 CHECKS = ("websocket", "clickhouse")
-
-
-def _report(data: dict[str, object]) -> Response:
-    return json_response(Report(generated_at_ms=int(time.time() * 1000), data=data))
 
 
 def blueprint(ctx: Context) -> Blueprint:
@@ -29,25 +26,27 @@ def blueprint(ctx: Context) -> Blueprint:
     @api(ok=HealthOut)
     async def health() -> Response:
         """Liveness and a summary of books, connections and storage."""
-        return json_response({"status": "ok", **backend.health()})
+        return json_response(backend.health())
 
     @bp.get("/health/subscriptions")
-    @api(ok=Report)
+    @api(ok=SubscriptionsReport)
     async def subscriptions() -> Response:
         """Subscriptions per shard: assets, markets and connection states."""
-        return _report(backend.subscriptions())
+        return json_response(
+            SubscriptionsReport(generated_at_ms=wall_ms(), data=backend.subscriptions())
+        )
 
     @bp.get("/shards/status")
-    @api(ok=Report)
+    @api(ok=ShardsReport)
     async def shards_status() -> Response:
         """Shard detail: frames, invalid input, books by status, triggers, resyncs."""
-        return _report(backend.shards_status())
+        return json_response(ShardsReport(generated_at_ms=wall_ms(), data=backend.shards_status()))
 
     @bp.get("/cron/health")
-    @api(ok=Report)
+    @api(ok=CronReport)
     async def cron_health() -> Response:
         """Scheduled jobs: interval, last run, failures and recent errors."""
-        return _report(backend.cron_health())
+        return json_response(CronReport(generated_at_ms=wall_ms(), data=backend.cron_health()))
 
     @bp.get("/do/metrics")
     @api(ok=DoMetrics)
@@ -57,8 +56,7 @@ def blueprint(ctx: Context) -> Blueprint:
 
     async def run(names: list[str]) -> Response:
         checks = await backend.run_checks(names)
-        ok = all(c["ok"] for c in checks)
-        return json_response({"ok": ok, "checks": checks})
+        return json_response(ChecksOut(ok=all(c.ok for c in checks), checks=checks))
 
     @bp.get("/test/all")
     @api(ok=ChecksOut, protected=True)

@@ -1,9 +1,5 @@
-"""Request and response models of the read routes added for the dashboard (and any client):
-a market's recent trades and gap history, HTTP request statistics, and the caller's session.
-
-Kept apart from `polymon.web.models` (the original API's models); the same conventions hold:
-query models reject unknown parameters, list responses wrap their items in an envelope.
-"""
+"""The read routes added for the dashboard (and any client): a market's recent trades and
+gap history, HTTP request statistics, and the caller's session."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from polymon.core.activity import GapRecord, Trade
-from polymon.web.models import Hours, Query
+from polymon.web.models.common import Hours, Query
 
 Rows = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 
