@@ -94,7 +94,7 @@ class Snapshotter:
                 made = shard.state.snapshot_rows(
                     piece, trio.current_time(), wall_us(), reason, changed_only=only
                 )
-                shard.sinks.snapshots.put(made)
+                shard.sinks.rows["snapshots"].put(made)
                 rows += len(made)
                 slices += 1
                 pause = per_book * len(piece)

@@ -7,11 +7,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from polymon.core.asset import trade_id
+from polymon.core.asset import ROW_STREAMS, ShardOutput, trade_id
 from polymon.core.book import ASK, BID
 from polymon.core.model import AssetMeta, BookStatus, GapEvent, Phase
 from polymon.core.shard import Policy, ShardState
 from polymon.errors import BadNumber
+from polymon.storage.rows import TABLES
 
 A = "1001"
 OTHER = "2002"
@@ -667,3 +668,13 @@ def test_bad_trade_raises_bad_number_and_changes_nothing(
     with pytest.raises(BadNumber):
         state.on_trade(A, price, size, "BUY", timestamp, wall_us=1)
     assert fingerprint(state) == before
+
+
+def test_row_streams_are_the_output_lists_and_stored_tables() -> None:
+    out = ShardOutput()
+    assert list(ShardOutput.__annotations__) == list(ROW_STREAMS) == list(ShardOutput.__slots__)
+    assert set(ROW_STREAMS.values()) <= {table.name for table in TABLES}
+    out.levels.append(("a", "m", 1, 2, 0, 500_000, "1", 1.0, 0.0, 1))
+    first = out.drain()
+    assert [len(rows) for rows in first] == [0, 1, 0, 0, 0]
+    assert [len(rows) for rows in out.drain()] == [0] * len(ROW_STREAMS)
