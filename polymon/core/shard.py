@@ -32,7 +32,6 @@ from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadNumber
 
 _AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
-SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
 # A venue hash that did not verify is held (a trade's messages all carry the hash of the state
 # after the last of them) until the asset's next message with another timestamp, or this long.
 HASH_SETTLE_SECS = 1.0
@@ -298,21 +297,23 @@ class ShardState:
     def on_level(
         self,
         asset_id: str,
-        side: str,
+        side: int,
         price_text: str,
         size_text: str,
         timestamp_ms: int,
         now: float,
         wall_us: int,
         venue_hash: str = "",
-        best_bid: str = "",
-        best_ask: str = "",
+        best_bid: str | None = "",
+        best_ask: str | None = "",
         market: str = "",
     ) -> None:
         """Apply one level update (size is the new total) and run the integrity checks.
 
-        Ignored while the book waits for a snapshot. Raises BadNumber (before changing
-        anything) for an unparseable price, size or side. This is the hot path: O(log n).
+        `side` is BID or ASK; `best_bid`/`best_ask` are the venue's top of book after it
+        (see `integrity.bbo_agrees`: "" not said, None that side is empty). Ignored while the
+        book waits for a snapshot. Raises BadNumber (before changing anything) for an
+        unparseable price or size, or a side that is neither. This is the hot path: O(log n).
         """
         if self._pending:
             self._settle(now, wall_us)
@@ -324,9 +325,9 @@ class ShardState:
         if phase is _AWAITING or phase is _EPOCH:
             self.counts["skipped_awaiting_snapshot"] += 1
             return
-        side_code = SIDES.get(side)
-        if side_code is None:
-            raise BadNumber(f"side {side[:10]!r} is neither BUY nor SELL")
+        side_code = side
+        if side_code != BID and side_code != ASK:
+            raise BadNumber(f"side {side_code!r} is neither bid nor ask")
         price = cached_price(price_text)
         if price is None:
             price = parse_price(price_text)
@@ -364,7 +365,7 @@ class ShardState:
             check_top = policy.mode != "off"
         if check_top:
             bb, ba = book.best_bid, book.best_ask
-            if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
+            if (best_bid != "" or best_ask != "") and not bbo_agrees(bb, ba, best_bid, best_ask):
                 detail = f"venue {best_bid}/{best_ask}"
                 self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
             elif bb is not None and ba is not None and bb >= ba:
@@ -437,8 +438,9 @@ class ShardState:
         state.buffer = []
         self.counts["tick_size_change"] += 1
 
-    def on_best_bid_ask(self, asset_id: str, best_bid: str, best_ask: str) -> None:
-        """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas)."""
+    def on_best_bid_ask(self, asset_id: str, best_bid: str | None, best_ask: str | None) -> None:
+        """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas);
+        the venue's top as for `on_level`."""
         state = self.assets.get(asset_id)
         if (
             state is not None

@@ -12,6 +12,7 @@ from polymon.core.book import ASK, BID
 from polymon.core.model import AssetMeta, BookStatus, GapEvent, Phase
 from polymon.core.shard import Policy, ShardState
 from polymon.errors import BadNumber
+from polymon.polymarket.dispatch import NO_SIDE, SIDES
 from polymon.storage.rows import TABLES
 
 A = "1001"
@@ -66,7 +67,7 @@ def delta(
 ) -> None:
     state.on_level(
         asset,
-        side,
+        SIDES.get(side, NO_SIDE),  # the wire's word, as the venue adapter converts it
         price,
         size,
         ts,
