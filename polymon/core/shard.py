@@ -18,7 +18,7 @@ from polymon.core.bookhash import RecipeSetting
 from polymon.core.hashcheck import HashVerifier
 from polymon.core.integrity import bbo_agrees, changed_prices, one_trade_apart
 from polymon.core.lasttrade import MarketTrade
-from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
+from polymon.core.model import Arrival, AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
 from polymon.core.prices import (
     cached_price,
     format_mid,
@@ -300,21 +300,20 @@ class ShardState:
         side: int,
         price_text: str,
         size_text: str,
-        timestamp_ms: int,
-        now: float,
-        wall_us: int,
+        at: Arrival,
         venue_hash: str = "",
         best_bid: str | None = "",
         best_ask: str | None = "",
-        market: str = "",
     ) -> None:
-        """Apply one level update (size is the new total) and run the integrity checks.
+        """Apply one level update (size is the new total) of the message `at` describes, and
+        run the integrity checks.
 
         `side` is BID or ASK; `best_bid`/`best_ask` are the venue's top of book after it
         (see `integrity.bbo_agrees`: "" not said, None that side is empty). Ignored while the
         book waits for a snapshot. Raises BadNumber (before changing anything) for an
         unparseable price or size, or a side that is neither. This is the hot path: O(log n).
         """
+        timestamp_ms, now, wall_us = at.timestamp_ms, at.now, at.wall_us
         if self._pending:
             self._settle(now, wall_us)
         state = self.assets.get(asset_id)
@@ -339,8 +338,8 @@ class ShardState:
         self.level_updates += 1
         self.seq += 1
         self.out.levels.append(
-            (asset_id, state.market or market, timestamp_ms, wall_us, side_code, price, size_text,
-             size, previous, self.seq)
+            (asset_id, state.market or at.market, timestamp_ms, wall_us, side_code, price,
+             size_text, size, previous, self.seq)
         )  # fmt: skip
         state.last_update = now
         if timestamp_ms > state.timestamp_ms:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from polymon.core.book import ASK, BID
+from polymon.core.model import Arrival
 from polymon.core.prices import parse_timestamp_ms
 from polymon.core.shard import ShardState
 from polymon.polymarket.schemas import (
@@ -37,40 +38,26 @@ def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> 
     `new_market` and `market_resolved` are lifecycle events: the caller routes them.
     """
     if type(msg) is PriceChange:
-        ts = parse_timestamp_ms(msg.timestamp)
+        at = Arrival(msg.market, parse_timestamp_ms(msg.timestamp), now, wall_us)
         on_level = state.on_level
-        market = msg.market
         sides = SIDES
         if msg.price_changes is not None:
             for e in msg.price_changes:
                 bb, ba = e.best_bid, e.best_ask
                 on_level(
-                    e.asset_id, sides.get(e.side, NO_SIDE), e.price, e.size, ts, now, wall_us,
-                    e.hash, None if bb == EMPTY_BID else bb, None if ba == EMPTY_ASK else ba,
-                    market,
+                    e.asset_id, sides.get(e.side, NO_SIDE), e.price, e.size, at, e.hash,
+                    None if bb == EMPTY_BID else bb, None if ba == EMPTY_ASK else ba,
                 )  # fmt: skip
         elif msg.changes is not None:
             # Legacy: one hash for the whole message, valid after its last change.
             last = len(msg.changes) - 1
             for i, c in enumerate(msg.changes):
                 on_level(
-                    msg.asset_id, sides.get(c.side, NO_SIDE), c.price, c.size, ts, now, wall_us,
-                    msg.hash if i == last else "", "", "", market,
+                    msg.asset_id, sides.get(c.side, NO_SIDE), c.price, c.size, at,
+                    msg.hash if i == last else "",
                 )  # fmt: skip
         elif msg.price:
-            on_level(
-                msg.asset_id,
-                sides.get(msg.side, NO_SIDE),
-                msg.price,
-                msg.size,
-                ts,
-                now,
-                wall_us,
-                msg.hash,
-                "",
-                "",
-                market,
-            )
+            on_level(msg.asset_id, sides.get(msg.side, NO_SIDE), msg.price, msg.size, at, msg.hash)
         state.messages += 1
     elif type(msg) is Book:
         apply_snapshot(state, msg, now, wall_us, "ws_snapshot")
