@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 import zlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
+from polymon.clock import wall_us as wall_us  # re-exported: service modules import it from here
 from polymon.config import Config
 from polymon.core.asset import ROW_STREAMS
 from polymon.core.model import AssetMeta, GapEvent
@@ -42,11 +42,6 @@ def shard_of(key: str, shards: int) -> int:
 def down_kind(reason: str) -> str:
     """The gap reason of a connection that ended for `reason`: silence or disconnect."""
     return "silence" if reason in ("silence", "data_silence") else "disconnect"
-
-
-def wall_us() -> int:
-    """Wall-clock microseconds since the epoch (for stored records only, never for timing)."""
-    return time.time_ns() // 1000
 
 
 Tagged = tuple[int, list[_T]]

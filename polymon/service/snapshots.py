@@ -18,8 +18,9 @@ from collections.abc import Iterator, Sequence
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import StorageConfig
-from polymon.service.shards import Shard, wall_us
+from polymon.service.shards import Shard
 
 SLICE_LEVELS = 4_000
 """Levels per slice: about 0.5 ms of row building in the running service."""
