@@ -12,8 +12,9 @@ import random
 import time
 
 from polymon.core.bookhash import book_hash
-from polymon.core.model import AssetMeta
+from polymon.core.model import Arrival, AssetMeta
 from polymon.core.shard import Policy, ShardState
+from polymon.polymarket.dispatch import SIDES
 
 _ASSET = "7667056713091772381649057261554060553787846267246429199094006765912765807111"
 _MARKET = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
@@ -61,7 +62,7 @@ def _run(
     on_level = state.on_level
     start = time.process_time()
     for side, price, size, ts, venue_hash in updates:
-        on_level(_ASSET, side, price, size, ts, 1.0, 0, venue_hash, "", "", _MARKET)
+        on_level(_ASSET, SIDES[side], price, size, Arrival(_MARKET, ts, 1.0, 0), venue_hash)
     cpu = time.process_time() - start
     if hash_mode != "off" and state.counts["hash_ok"] != len(updates):
         raise RuntimeError(f"hash bench input did not verify: {dict(state.counts)}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 from polymon.core.book import LevelUpdate, OrderBook
 from polymon.core.lasttrade import MarketTrade
@@ -26,6 +29,20 @@ SnapshotRow = tuple[
 """(asset_id, market, venue ts ms, recv µs, reason, status, hash, tick size, bid prices, bid
 sizes, ask prices, ask sizes, seq); levels best first, prices in exact 1e-6 units, sizes as the
 core parsed them (exact in 1e-6 units below 2e9, see `storage.rows`)."""
+
+
+ROW_STREAMS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "bbo": "ob_bbo",
+        "levels": "ob_level_changes",
+        "trades": "trade_ticks",
+        "gaps": "ob_gap_events",
+        "snapshots": "ob_snapshots",
+    }
+)
+"""Each stream of rows a shard produces -> the table that stores it, in `ShardOutput.drain`
+order: the one list of them (the output lists, the shell's sinks and their counts follow it;
+a new table is an entry here and a typed list on `ShardOutput`)."""
 
 
 class AssetState:
@@ -72,23 +89,26 @@ class AssetState:
 
 
 class ShardOutput:
-    """Rows and events produced since the shell last drained them (plain lists: O(1) append)."""
+    """Rows and events produced since the shell last drained them, one plain list per
+    `ROW_STREAMS` entry (attributes, not a dict: the hot path's append is O(1) and lookup-free).
+    """
 
-    __slots__ = ("bbo", "gaps", "levels", "snapshots", "trades")
+    __slots__ = tuple(ROW_STREAMS)
+    bbo: list[BboRow]
+    levels: list[LevelRow]
+    trades: list[TradeRow]
+    gaps: list[GapEvent]
+    snapshots: list[SnapshotRow]
 
     def __init__(self) -> None:
-        self.bbo: list[BboRow] = []
-        self.levels: list[LevelRow] = []
-        self.trades: list[TradeRow] = []
-        self.gaps: list[GapEvent] = []
-        self.snapshots: list[SnapshotRow] = []
+        self.drain()
 
-    def drain(
-        self,
-    ) -> tuple[list[BboRow], list[LevelRow], list[TradeRow], list[GapEvent], list[SnapshotRow]]:
-        """Take everything produced so far and start empty lists; O(1)."""
-        taken = self.bbo, self.levels, self.trades, self.gaps, self.snapshots
-        self.bbo, self.levels, self.trades, self.gaps, self.snapshots = [], [], [], [], []
+    def drain(self) -> tuple[list[Any], ...]:
+        """Take everything produced so far (one list per stream, `ROW_STREAMS` order) and
+        start empty lists; O(streams)."""
+        taken = tuple(getattr(self, name, []) for name in ROW_STREAMS)
+        for name in ROW_STREAMS:
+            setattr(self, name, [])
         return taken
 
 

@@ -6,11 +6,6 @@ from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
 from polymon.core.prices import cached_price, format_price, parse_price
 from polymon.errors import BadNumber
 
-# Empty sides have been sent as the out-of-range sentinels "0" (bid) / "1" (ask); "" means the
-# venue did not say, so that side is not checked.
-_EMPTY_BID = "0"
-_EMPTY_ASK = "1"
-
 
 def _changes(
     book: OrderBook, bids: list[LevelUpdate], asks: list[LevelUpdate]
@@ -80,24 +75,26 @@ def _venue_price(text: str, local: int | None) -> int | None:
     return units
 
 
-def bbo_agrees(best_bid: int | None, best_ask: int | None, venue_bid: str, venue_ask: str) -> bool:
-    """True when the local best bid/ask (units) equal the venue's strings; O(1).
+def bbo_agrees(
+    best_bid: int | None, best_ask: int | None, venue_bid: str | None, venue_ask: str | None
+) -> bool:
+    """True when the local best bid/ask (units) equal the venue's price strings; O(1).
 
-    `""` means the venue did not say; `"0"` (bid) and `"1"` (ask) mean that side is empty.
+    `""` means the venue did not say (that side is not checked); None that the venue says the
+    side is empty.
     """
     # Runs on every level update: the cache lookup is inlined and _venue_price (a call) is
     # only for a string not seen before.
-    if venue_bid:
-        if venue_bid == _EMPTY_BID:
-            if best_bid is not None:
-                return False
-        else:
-            units = cached_price(venue_bid)
-            if (units if units is not None else _venue_price(venue_bid, best_bid)) != best_bid:
-                return False
+    if venue_bid is None:
+        if best_bid is not None:
+            return False
+    elif venue_bid:
+        units = cached_price(venue_bid)
+        if (units if units is not None else _venue_price(venue_bid, best_bid)) != best_bid:
+            return False
+    if venue_ask is None:
+        return best_ask is None
     if venue_ask:
-        if venue_ask == _EMPTY_ASK:
-            return best_ask is None
         units = cached_price(venue_ask)
         return (units if units is not None else _venue_price(venue_ask, best_ask)) == best_ask
     return True

@@ -35,6 +35,17 @@ class AssetMeta(msgspec.Struct, frozen=True, kw_only=True):
     neg_risk: bool = False
 
 
+class Arrival(msgspec.Struct, frozen=True):
+    """What the level changes of one venue message share: its market (condition id, "" if
+    unsaid), venue timestamp (epoch ms), and when it arrived (`now`, monotonic seconds;
+    `wall_us`, epoch µs). Made once per message, not per change: the hot path stays cheap."""
+
+    market: str
+    timestamp_ms: int
+    now: float
+    wall_us: int
+
+
 class GapEvent(msgspec.Struct, kw_only=True):
     """A suspected gap in one asset's data, from detection to resolution.
 

@@ -7,73 +7,48 @@ microseconds, for stored records) and drains `out` in bulk. Nothing here reads a
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import msgspec
-
-from polymon.core.asset import AssetState, ShardOutput, SnapshotRow, trade_id
+from polymon.core.asset import AssetState, trade_id
 from polymon.core.book import ASK, BID, LevelUpdate, OrderBook
-from polymon.core.bookhash import RecipeSetting
-from polymon.core.hashcheck import HashVerifier
+from polymon.core.bookrows import BookRows
+from polymon.core.hashmiss import HASH_SETTLE_SECS, HashChecks
 from polymon.core.integrity import bbo_agrees, changed_prices, one_trade_apart
 from polymon.core.lasttrade import MarketTrade
-from polymon.core.model import AssetMeta, BookStatus, BookView, GapEvent, LevelView, Phase
+from polymon.core.model import Arrival, AssetMeta, Phase
+from polymon.core.policy import Policy
 from polymon.core.prices import (
     cached_price,
-    format_mid,
     parse_price,
     parse_size,
     parse_timestamp_ms,
-    spread_bps,
 )
 from polymon.core.triggers import Trigger, TriggerTable
 from polymon.core.triggers.spec import trigger_assets
 from polymon.errors import BadNumber
 
+__all__ = ["HASH_SETTLE_SECS", "Policy", "ShardState"]
+
 _AWAITING, _EPOCH, _RESYNCING = Phase.AWAITING, Phase.EPOCH, Phase.RESYNCING
-SIDES = {"BUY": BID, "SELL": ASK, "buy": BID, "sell": ASK, "BID": BID, "ASK": ASK}
-# A venue hash that did not verify is held (a trade's messages all carry the hash of the state
-# after the last of them) until the asset's next message with another timestamp, or this long.
-HASH_SETTLE_SECS = 1.0
-
-
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """The integrity settings the core needs (built from IntegrityConfig by the service)."""
-
-    mode: str = "resync"
-    hash_mode: str = "observe"
-    hash_recipe: RecipeSetting = "auto"
-    hash_timestamp_slack_ms: int = 0
-    resync_min_interval_secs: float = 30.0
-    resync_buffer_messages: int = 1000
-    stale_after_secs: float = 600.0
-    epoch_grace_secs: float = 2.0
 
 
 def _parse_levels(levels: Iterable[tuple[str, str]]) -> list[LevelUpdate]:
     return [(parse_price(p), p, s, parse_size(s)) for p, s in levels]
 
 
-class ShardState:
-    """The books of one shard and the integrity state machine around them."""
+class ShardState(BookRows, HashChecks):
+    """The books of one shard and the integrity state machine around them: subscriptions
+    and venue events here; sync state (`core.gaps`), venue hashes (`core.hashmiss`), rows
+    and views (`core.bookrows`) in the parts it is built from."""
 
     def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.assets: dict[str, AssetState] = {}
-        self.out = ShardOutput()
-        self.counts: Counter[str] = Counter()
-        self.seq = 0
-        self._waiting: set[str] = set()  # assets that take_resyncs must look at
-        self.hashes = HashVerifier(policy.hash_recipe, policy.hash_timestamp_slack_ms)
+        super().__init__(policy)
         self._markets: dict[str, MarketTrade] = {}  # condition id -> its hashed last trade
-        self._pending: dict[str, float] = {}  # assets holding a missed hash -> first miss (now)
-        self._changed: dict[str, None] = {}  # books changed since their last row, in order
         self.messages = 0
         self.level_updates = 0
         self.triggers = TriggerTable()
 
-    # -- triggers -----------------------------------------------------------------------
+    # -- triggers ---------------------------------------------------------------------
     def add_trigger(self, trigger: Trigger, now: float) -> None:
         """Register a trigger in this shard's table (raises BadRequest for a duplicate id)."""
         self.triggers.add(trigger, now)
@@ -93,7 +68,7 @@ class ShardState:
             if state is not None:
                 state.watched = self.triggers.watching(asset_id)
 
-    # -- subscription -------------------------------------------------------------------
+    # -- subscription -----------------------------------------------------------------
     def track(self, meta: AssetMeta) -> AssetState:
         """Start tracking a token (idempotent); its book waits for a snapshot. O(1)."""
         state = self.assets.get(meta.asset_id)
@@ -118,18 +93,6 @@ class ShardState:
         state.market = market
         state.hash_prefix = ""
 
-    def mark_gap(self, asset_ids: Iterable[str], reason: str, *, since_us: int, detail: str) -> int:
-        """Open a gap that began at `since_us` on each tracked asset that has none (whatever
-        its phase), resolved by its next snapshot like any other; e.g. `restart`, the downtime
-        after an unclean stop. Returns how many were opened. O(assets)."""
-        opened = 0
-        for asset_id in asset_ids:
-            state = self.assets.get(asset_id)
-            if state is not None and state.gap is None:
-                self._open_gap(state, reason, since_us, detail)
-                opened += 1
-        return opened
-
     def untrack(self, asset_id: str, wall_us: int, now: float = 0.0) -> None:
         """Stop tracking a token and drop its book after a final snapshot row; an open gap is
         closed as `unsubscribed`."""
@@ -148,52 +111,7 @@ class ShardState:
             del self._markets[state.market]
         self._changed.pop(asset_id, None)
 
-    # -- snapshot rows ------------------------------------------------------------------
-    # A book's rows (see README, Storage): one whenever the book is rebuilt from a venue
-    # snapshot (`ws_snapshot`, `rest_snapshot`), one when it is dropped (`final`), and the
-    # periodic ones the service asks for: `changed` books since their last row, and
-    # `keyframe`s of every book. Its level-change rows in between, in seq order, replay it.
-
-    def take_changed(self) -> list[str]:
-        """The books changed since their last snapshot row (in the order they first changed),
-        starting a new list; O(changed). Ones snapshotted or dropped since are skipped by
-        `snapshot_rows(..., changed_only=True)`."""
-        taken, self._changed = self._changed, {}
-        return list(taken)
-
-    def snapshot_rows(
-        self,
-        asset_ids: Iterable[str],
-        now: float,
-        wall_us: int,
-        reason: str,
-        *,
-        changed_only: bool,
-    ) -> list[SnapshotRow]:
-        """A snapshot row of each of these tracked books that has ever had a snapshot (with
-        `changed_only`: that changed since its last row); O(their levels)."""
-        rows = []
-        for asset_id in asset_ids:
-            state = self.assets.get(asset_id)
-            if state is not None and state.timestamp_ms and (state.dirty or not changed_only):
-                rows.append(self._snapshot_row(state, now, wall_us, reason))
-        return rows
-
-    def _snapshot_row(
-        self, state: AssetState, now: float, wall_us: int, reason: str
-    ) -> SnapshotRow:
-        book = state.book
-        bid_prices, bid_sizes = book.side_units(BID)
-        ask_prices, ask_sizes = book.side_units(ASK)
-        state.dirty = False
-        self.seq += 1
-        return (
-            state.asset_id, state.market, state.timestamp_ms, wall_us, reason,
-            str(self.status(state, now)), state.hash, state.tick_size,
-            bid_prices, bid_sizes, ask_prices, ask_sizes, self.seq,
-        )  # fmt: skip
-
-    # -- venue events -------------------------------------------------------------------
+    # -- venue events -----------------------------------------------------------------
     def on_book(
         self,
         asset_id: str,
@@ -298,22 +216,23 @@ class ShardState:
     def on_level(
         self,
         asset_id: str,
-        side: str,
+        side: int,
         price_text: str,
         size_text: str,
-        timestamp_ms: int,
-        now: float,
-        wall_us: int,
+        at: Arrival,
         venue_hash: str = "",
-        best_bid: str = "",
-        best_ask: str = "",
-        market: str = "",
+        best_bid: str | None = "",
+        best_ask: str | None = "",
     ) -> None:
-        """Apply one level update (size is the new total) and run the integrity checks.
+        """Apply one level update (size is the new total) of the message `at` describes, and
+        run the integrity checks.
 
-        Ignored while the book waits for a snapshot. Raises BadNumber (before changing
-        anything) for an unparseable price, size or side. This is the hot path: O(log n).
+        `side` is BID or ASK; `best_bid`/`best_ask` are the venue's top of book after it
+        (see `integrity.bbo_agrees`: "" not said, None that side is empty). Ignored while the
+        book waits for a snapshot. Raises BadNumber (before changing anything) for an
+        unparseable price or size, or a side that is neither. This is the hot path: O(log n).
         """
+        timestamp_ms, now, wall_us = at.timestamp_ms, at.now, at.wall_us
         if self._pending:
             self._settle(now, wall_us)
         state = self.assets.get(asset_id)
@@ -324,9 +243,9 @@ class ShardState:
         if phase is _AWAITING or phase is _EPOCH:
             self.counts["skipped_awaiting_snapshot"] += 1
             return
-        side_code = SIDES.get(side)
-        if side_code is None:
-            raise BadNumber(f"side {side[:10]!r} is neither BUY nor SELL")
+        side_code = side
+        if side_code != BID and side_code != ASK:
+            raise BadNumber(f"side {side_code!r} is neither bid nor ask")
         price = cached_price(price_text)
         if price is None:
             price = parse_price(price_text)
@@ -338,8 +257,8 @@ class ShardState:
         self.level_updates += 1
         self.seq += 1
         self.out.levels.append(
-            (asset_id, state.market or market, timestamp_ms, wall_us, side_code, price, size_text,
-             size, previous, self.seq)
+            (asset_id, state.market or at.market, timestamp_ms, wall_us, side_code, price,
+             size_text, size, previous, self.seq)
         )  # fmt: skip
         state.last_update = now
         if timestamp_ms > state.timestamp_ms:
@@ -364,7 +283,7 @@ class ShardState:
             check_top = policy.mode != "off"
         if check_top:
             bb, ba = book.best_bid, book.best_ask
-            if (best_bid or best_ask) and not bbo_agrees(bb, ba, best_bid, best_ask):
+            if (best_bid != "" or best_ask != "") and not bbo_agrees(bb, ba, best_bid, best_ask):
                 detail = f"venue {best_bid}/{best_ask}"
                 self._suspect(state, "bbo_mismatch", policy.mode, now, wall_us, detail)
             elif bb is not None and ba is not None and bb >= ba:
@@ -437,8 +356,9 @@ class ShardState:
         state.buffer = []
         self.counts["tick_size_change"] += 1
 
-    def on_best_bid_ask(self, asset_id: str, best_bid: str, best_ask: str) -> None:
-        """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas)."""
+    def on_best_bid_ask(self, asset_id: str, best_bid: str | None, best_ask: str | None) -> None:
+        """Compare a `best_bid_ask` event with the local book (counted only: it may race deltas);
+        the venue's top as for `on_level`."""
         state = self.assets.get(asset_id)
         if (
             state is not None
@@ -446,209 +366,6 @@ class ShardState:
             and not bbo_agrees(state.book.best_bid, state.book.best_ask, best_bid, best_ask)
         ):
             self.counts["best_bid_ask_disagree"] += 1
-
-    def on_disconnect(self, asset_ids: Iterable[str], reason: str, *, wall_us: int) -> None:
-        """A connection dropped (or froze): its books are stale until their next snapshot."""
-        for asset_id in asset_ids:
-            state = self.assets.get(asset_id)
-            if state is None:
-                continue
-            if state.phase != Phase.AWAITING:
-                self._open_gap(state, reason, wall_us, "")
-            state.phase = Phase.AWAITING
-            state.buffer = []
-            state.resync_due = False
-
-    # -- resync -------------------------------------------------------------------------
-    def take_resyncs(self, now: float) -> list[str]:
-        """Assets whose REST resync is due now (at most one per asset per min interval).
-
-        Only assets waiting for a resync or a post-tick-change book are looked at, so the
-        shell can call this every flush. O(waiting assets).
-        """
-        due: list[str] = []
-        interval = self.policy.resync_min_interval_secs
-        grace = self.policy.epoch_grace_secs
-        for asset_id in list(self._waiting):
-            state = self.assets.get(asset_id)
-            if state is None or not (state.resync_due or state.phase == Phase.EPOCH):
-                self._waiting.discard(asset_id)  # resolved by a snapshot, or untracked
-                continue
-            if state.phase == Phase.EPOCH and now - state.epoch_since >= grace:
-                state.phase = Phase.RESYNCING  # the post-tick-change book is late: fetch it
-                state.resync_due = True
-            if state.resync_due and now - state.last_resync >= interval:
-                state.resync_due = False
-                state.last_resync = now
-                due.append(asset_id)
-                self._waiting.discard(asset_id)
-        return due
-
-    def resync_failed(self, asset_id: str) -> None:
-        """A REST resync did not deliver; try again after the min interval."""
-        state = self.assets.get(asset_id)
-        if state is not None and state.phase == Phase.RESYNCING:
-            state.resync_due = True
-            self._waiting.add(asset_id)
-            self.counts["resync_failed"] += 1
-
-    # -- views --------------------------------------------------------------------------
-    def status(self, state: AssetState, now: float) -> BookStatus:
-        """Served status of a book: fresh, stale (no snapshot / no update lately) or resyncing."""
-        if state.phase == Phase.SYNCED:
-            if now - state.last_update > self.policy.stale_after_secs:
-                return BookStatus.STALE
-            return BookStatus.FRESH
-        if state.phase == Phase.AWAITING:
-            return BookStatus.STALE
-        return BookStatus.RESYNCING
-
-    def view(self, asset_id: str, now: float, depth: int | None = None) -> BookView | None:
-        """The served form of one book (None if untracked). O(depth)."""
-        state = self.assets.get(asset_id)
-        if state is None:
-            return None
-        book = state.book
-        bb, ba = book.best_bid, book.best_ask
-        return BookView(
-            asset_id=asset_id,
-            condition_id=state.market,
-            bids=[LevelView(p, s) for p, s, _ in book.levels(BID, depth)],
-            asks=[LevelView(p, s) for p, s, _ in book.levels(ASK, depth)],
-            # The venue's own strings, as in the levels ("0.20" stays "0.20").
-            best_bid=None if bb is None else book.bids[bb][0],
-            best_ask=None if ba is None else book.asks[ba][0],
-            mid_price=format_mid(bb, ba) if bb is not None and ba is not None else None,
-            spread_bps=spread_bps(bb, ba) if bb is not None and ba is not None else None,
-            timestamp_ms=state.timestamp_ms,
-            status=self.status(state, now),
-            tick_size=state.tick_size,
-            hash=state.hash,
-        )
-
-    # -- internals ----------------------------------------------------------------------
-    def _self_check(
-        self,
-        state: AssetState,
-        timestamp_ms: int,
-        venue_hash: str,
-        carried: bool,
-        traded: list[str],
-        now: float,
-    ) -> bool:
-        # A snapshot carries the hash of its own content: a miss means our recipe or the
-        # asset's metadata is off (not a gap), so it is only counted.
-        ok = self.hashes.verify_snapshot(state, venue_hash, timestamp_ms, traded, now)
-        if not ok and not carried and self.hashes.recipe == "v3":
-            state.trade.known = False  # the book hashed a last trade price we cannot tell
-        self.counts["snapshot_hash_ok" if ok else "snapshot_hash_mismatch"] += 1
-        return ok
-
-    def _check_hash(
-        self,
-        state: AssetState,
-        venue_hash: str,
-        timestamp_ms: int,
-        price_text: str,
-        now: float,
-        wall_us: int,
-    ) -> bool:
-        """Check a delta's hash; True when a miss was decided (the top of book is checked)."""
-        hashes = self.hashes
-        if hashes.verify(state, venue_hash, timestamp_ms, price_text, now):
-            self.counts["hash_ok"] += 1
-            if state.pending_hash:
-                # The misses held were a trade's first messages: this state is what they hashed.
-                self.counts["hash_late_ok"] += state.pending_held
-                self._clear_pending(state)
-            if hashes.failing:
-                hashes.note_decided(state.asset_id, True)
-            return False
-        self.counts["hash_missed"] += 1
-        if state.pending_hash and state.pending_ts != timestamp_ms:
-            # Missed in two bursts in a row: the book really differs (or the recipe did).
-            self._clear_pending(state)
-            return self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
-        if not state.pending_hash:
-            self._pending[state.asset_id] = now
-        state.pending_hash, state.pending_ts = venue_hash, timestamp_ms
-        state.pending_held += 1
-        return False
-
-    def _hash_missed(
-        self, state: AssetState, venue_hash: str, timestamp_ms: int, wall_us: int
-    ) -> bool:
-        """A miss decided: the venue changed recipe (False), or we cannot tell, or the book is
-        off (True: then the top of book is checked as for a message without a hash)."""
-        hashes = self.hashes
-        if hashes.recipe is not None and hashes.switch(state, venue_hash, timestamp_ms):
-            self.counts["hash_recipe_switched"] += 1
-            self.counts["hash_ok"] += 1
-            return False
-        if hashes.unverifiable(state):
-            self.counts["hash_unverifiable"] += 1
-        else:
-            self.counts["hash_mismatch"] += 1
-            if hashes.note_decided(state.asset_id, False):
-                self.counts["hash_recipe_unlocked"] += 1
-            self._open_gap(state, "hash_mismatch", wall_us, venue_hash)
-            self._resync_if(state, self.policy.hash_mode)
-        return True
-
-    def _clear_pending(self, state: AssetState) -> None:
-        if state.pending_hash:
-            state.pending_hash = ""
-            state.pending_held = 0
-            self._pending.pop(state.asset_id, None)
-
-    def _settle(self, now: float, wall_us: int) -> None:
-        # Misses held longer than HASH_SETTLE_SECS are decided (oldest first; dict order is
-        # first-miss order). O(1) per message when nothing is due.
-        pending = self._pending
-        while pending:
-            asset_id, since = next(iter(pending.items()))
-            if now - since < HASH_SETTLE_SECS:
-                return
-            del pending[asset_id]
-            state = self.assets.get(asset_id)
-            if state is not None and state.pending_hash:
-                venue_hash, timestamp_ms = state.pending_hash, state.pending_ts
-                state.pending_hash, state.pending_held = "", 0
-                self._hash_missed(state, venue_hash, timestamp_ms, wall_us)
-
-    def _suspect(
-        self, state: AssetState, reason: str, mode: str, now: float, wall_us: int, detail: str
-    ) -> None:
-        self.counts[reason] += 1
-        self._open_gap(state, reason, wall_us, detail)
-        self._resync_if(state, mode)
-
-    def _resync_if(self, state: AssetState, mode: str) -> None:
-        if mode == "resync" and state.phase == Phase.SYNCED:
-            state.phase = Phase.RESYNCING
-            state.buffer = []
-            state.resync_due = True
-            self._waiting.add(state.asset_id)
-
-    def _open_gap(self, state: AssetState, reason: str, wall_us: int, detail: str) -> None:
-        if state.gap is not None:
-            return
-        state.gap = GapEvent(
-            asset_id=state.asset_id, market=state.market, reason=reason,
-            detected_us=wall_us, detail=detail,
-        )  # fmt: skip
-        self.out.gaps.append(state.gap)
-        self.counts["gaps_opened"] += 1
-        self.counts["gap_" + reason] += 1  # per-reason totals for /metrics
-
-    def _resolve(self, state: AssetState, wall_us: int, how: str) -> None:
-        gap = state.gap
-        if gap is None:
-            return
-        state.gap = None
-        # A new record, not a mutation: the open one may already sit in a writer batch.
-        self.out.gaps.append(msgspec.structs.replace(gap, resolved_us=wall_us, how=how))
-        self.counts["gaps_resolved"] += 1
 
     def _top_changed(self, state: AssetState, timestamp_ms: int, wall_us: int, now: float) -> None:
         book = state.book

@@ -115,11 +115,7 @@ class Service:
         self.activity = FeedActivity()
         resync_send, resync_recv = trio.open_memory_channel[Tagged[str]](_RESYNC_QUEUE)
         send = writers.send if writers is not None else {}
-        self.sinks = Sinks(
-            bbo=send.get("ob_bbo"), levels=send.get("ob_level_changes"),
-            trades=send.get("trade_ticks"), gaps=send.get("ob_gap_events"),
-            snapshots=send.get("ob_snapshots"), resync=resync_send,
-        )  # fmt: skip
+        self.sinks = Sinks.by_table(send, resync=resync_send)
         policy = policy_from(cfg)
         self.recorder = recorder_from(cfg, policy) if cfg.record.enabled else None
         self.shards = self._shards(policy, random.Random(seed))

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 import trio
 
+from polymon.clock import wall_us as wall_us  # re-exported: service modules import it from here
 from polymon.config import Config
-from polymon.core.asset import BboRow, LevelRow, SnapshotRow, TradeRow
+from polymon.core.asset import ROW_STREAMS
 from polymon.core.model import AssetMeta, GapEvent
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger
@@ -42,11 +42,6 @@ def shard_of(key: str, shards: int) -> int:
 def down_kind(reason: str) -> str:
     """The gap reason of a connection that ended for `reason`: silence or disconnect."""
     return "silence" if reason in ("silence", "data_silence") else "disconnect"
-
-
-def wall_us() -> int:
-    """Wall-clock microseconds since the epoch (for stored records only, never for timing)."""
-    return time.time_ns() // 1000
 
 
 Tagged = tuple[int, list[_T]]
@@ -86,25 +81,36 @@ class Outlet(Generic[_T]):
         return False
 
 
+RowChannel = trio.MemorySendChannel[Tagged[Any]]
+"""The channel one row stream (see `core.asset.ROW_STREAMS`) is sent into."""
+
+
 class Sinks:
-    """The channels every shard sends its batches into (None: that output is not kept)."""
+    """The channels every shard sends its batches into: one per row stream (`ROW_STREAMS`,
+    by stream name; None: that stream is not kept) and the resync scheduler's."""
 
     def __init__(
         self,
         *,
-        bbo: trio.MemorySendChannel[Tagged[BboRow]] | None = None,
-        levels: trio.MemorySendChannel[Tagged[LevelRow]] | None = None,
-        trades: trio.MemorySendChannel[Tagged[TradeRow]] | None = None,
-        gaps: trio.MemorySendChannel[Tagged[GapEvent]] | None = None,
-        snapshots: trio.MemorySendChannel[Tagged[SnapshotRow]] | None = None,
         resync: trio.MemorySendChannel[Tagged[str]] | None = None,
+        **rows: RowChannel | None,
     ) -> None:
-        self.bbo = bbo
-        self.levels = levels
-        self.trades = trades
-        self.gaps = gaps
-        self.snapshots = snapshots
+        unknown = rows.keys() - ROW_STREAMS.keys()
+        if unknown:
+            raise TypeError(f"no row streams named {sorted(unknown)}")
+        self.rows: dict[str, RowChannel | None] = {name: rows.get(name) for name in ROW_STREAMS}
         self.resync = resync
+
+    @classmethod
+    def by_table(
+        cls,
+        send: Mapping[str, RowChannel],
+        *,
+        resync: trio.MemorySendChannel[Tagged[str]] | None = None,
+    ) -> Sinks:
+        """Sinks onto channels keyed by table name (a writer set's `send`); a table missing
+        there is not kept."""
+        return cls(resync=resync, **{name: send.get(table) for name, table in ROW_STREAMS.items()})
 
     def outlets(self, shard: int) -> Outlets:
         """One shard's outlets onto these channels."""
@@ -115,22 +121,14 @@ class Outlets:
     """A shard's non-blocking ends of the sink channels, with sent/dropped counts."""
 
     def __init__(self, sinks: Sinks, shard: int) -> None:
-        self.bbo = Outlet(sinks.bbo, shard)
-        self.levels = Outlet(sinks.levels, shard)
-        self.trades = Outlet(sinks.trades, shard)
-        self.gaps = Outlet(sinks.gaps, shard)
-        self.snapshots = Outlet(sinks.snapshots, shard)
+        self.rows: dict[str, Outlet[Any]] = {
+            name: Outlet(channel, shard) for name, channel in sinks.rows.items()
+        }
         self.resync = Outlet(sinks.resync, shard)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Rows sent and dropped per output."""
-        return {
-            name: {"sent": o.sent, "dropped": o.dropped}
-            for name, o in (
-                ("bbo", self.bbo), ("levels", self.levels), ("trades", self.trades),
-                ("gaps", self.gaps), ("snapshots", self.snapshots),
-            )
-        }  # fmt: skip
+        """Rows sent and dropped per row stream."""
+        return {name: {"sent": o.sent, "dropped": o.dropped} for name, o in self.rows.items()}
 
 
 class OpenPacer:
@@ -255,13 +253,10 @@ class Shard:
     def flush(self) -> None:
         """Hand everything the shard produced since the last flush to the sinks; O(1) each."""
         sinks = self.sinks
-        bbo, levels, trades, gaps, snapshots = self.state.out.drain()
-        sinks.bbo.put(bbo)
-        sinks.levels.put(levels)
-        sinks.trades.put(trades)
-        sinks.gaps.put(gaps)
-        sinks.snapshots.put(snapshots)
-        self.gap_log.extend(gaps)
+        out = self.state.out
+        self.gap_log.extend(out.gaps)
+        for outlet, rows in zip(sinks.rows.values(), out.drain(), strict=True):
+            outlet.put(rows)
         now = trio.current_time()
         triggers = self.state.triggers
         if len(triggers):

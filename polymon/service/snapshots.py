@@ -18,8 +18,9 @@ from collections.abc import Iterator, Sequence
 import msgspec
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import StorageConfig
-from polymon.service.shards import Shard, wall_us
+from polymon.service.shards import Shard
 
 SLICE_LEVELS = 4_000
 """Levels per slice: about 0.5 ms of row building in the running service."""
@@ -94,7 +95,7 @@ class Snapshotter:
                 made = shard.state.snapshot_rows(
                     piece, trio.current_time(), wall_us(), reason, changed_only=only
                 )
-                shard.sinks.snapshots.put(made)
+                shard.sinks.rows["snapshots"].put(made)
                 rows += len(made)
                 slices += 1
                 pause = per_book * len(piece)

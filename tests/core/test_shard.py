@@ -7,11 +7,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from polymon.core.asset import trade_id
+from polymon.core.asset import ROW_STREAMS, ShardOutput, trade_id
 from polymon.core.book import ASK, BID
-from polymon.core.model import AssetMeta, BookStatus, GapEvent, Phase
+from polymon.core.model import Arrival, AssetMeta, BookStatus, GapEvent, Phase
 from polymon.core.shard import Policy, ShardState
 from polymon.errors import BadNumber
+from polymon.polymarket.dispatch import NO_SIDE, SIDES
+from polymon.storage.rows import TABLES
 
 A = "1001"
 OTHER = "2002"
@@ -65,15 +67,12 @@ def delta(
 ) -> None:
     state.on_level(
         asset,
-        side,
+        SIDES.get(side, NO_SIDE),  # the wire's word, as the venue adapter converts it
         price,
         size,
-        ts,
-        now=now,
-        wall_us=wall(now),
+        Arrival(MARKET, ts, now, wall(now)),
         best_bid=best_bid,
         best_ask=best_ask,
-        market=MARKET,
     )
 
 
@@ -667,3 +666,13 @@ def test_bad_trade_raises_bad_number_and_changes_nothing(
     with pytest.raises(BadNumber):
         state.on_trade(A, price, size, "BUY", timestamp, wall_us=1)
     assert fingerprint(state) == before
+
+
+def test_row_streams_are_the_output_lists_and_stored_tables() -> None:
+    out = ShardOutput()
+    assert list(ShardOutput.__annotations__) == list(ROW_STREAMS) == list(ShardOutput.__slots__)
+    assert set(ROW_STREAMS.values()) <= {table.name for table in TABLES}
+    out.levels.append(("a", "m", 1, 2, 0, 500_000, "1", 1.0, 0.0, 1))
+    first = out.drain()
+    assert [len(rows) for rows in first] == [0, 1, 0, 0, 0]
+    assert [len(rows) for rows in out.drain()] == [0] * len(ROW_STREAMS)

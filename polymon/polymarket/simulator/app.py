@@ -15,8 +15,8 @@ from quart_trio import QuartTrio
 from polymon.polymarket.simulator import rest
 
 if TYPE_CHECKING:
-    from polymon.polymarket.simulator.exchange import SimMarket
     from polymon.polymarket.simulator.fanout import Connection
+    from polymon.polymarket.simulator.market import SimMarket
     from polymon.polymarket.simulator.server import Simulator
 
 _CLOSE_GOING_AWAY = 1001

@@ -3,22 +3,19 @@
 `Exchange` holds N binary markets and turns each `step(now_ms)` into the wire messages the venue
 would send for one event, in the current (2025-09+) format, with v3 hashes. Markets can be
 added (`add_market`: Gamma lists them at once, the CLOB only after a delay) and resolved
-(`resolve_market`); the wire shapes of that life cycle are in `simulator.lifecycle`. No I/O, no
-clock: the caller passes the time in. Same seed and same call sequence give the same output.
+(`resolve_market`); a market's own wire shapes are in `simulator.market`, those of its life
+cycle in `simulator.lifecycle`. No I/O, no clock: the caller passes the time in. Same seed and
+same call sequence give the same output.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import random
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
-from polymon.core.bookhash import book_hash
 from polymon.core.lasttrade import trade_values
 from polymon.polymarket.simulator import lifecycle
 from polymon.polymarket.simulator.book import (
@@ -30,9 +27,24 @@ from polymon.polymarket.simulator.book import (
     format_price,
     format_size,
 )
+from polymon.polymarket.simulator.market import (
+    MIN_ORDER_SIZE,
+    Message,
+    SimMarket,
+    book_message,
+    digest,
+    gamma_flags,
+    gamma_market,
+    price_change,
+    token_id,
+    yes_price,
+)
 
-Message = dict[str, Any]
-MIN_ORDER_SIZE: Final = "5"
+__all__ = [
+    "ARRAY_FRAME_RATIO", "MIN_ORDER_SIZE", "Exchange", "Message", "SimMarket", "encode_frame",
+    "gamma_flags",
+]  # fmt: skip
+
 ARRAY_FRAME_RATIO: Final = 0.05
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -40,51 +52,6 @@ _ENCODER: Final = msgspec.json.Encoder()
 def encode_frame(payload: Message | list[Message]) -> str:
     """One text frame: a message or an array of messages as compact JSON."""
     return _ENCODER.encode(payload).decode()
-
-
-def _digest(seed: int, index: int, label: str) -> int:
-    # Ids come from a hash of (seed, index), not the RNG, so they do not depend on call order.
-    return int.from_bytes(hashlib.sha256(f"{seed}:{index}:{label}".encode()).digest(), "big")
-
-
-def _token_id(seed: int, index: int, label: str) -> str:
-    return str(10**76 + _digest(seed, index, label) % (9 * 10**76))
-
-
-@dataclass(eq=False)
-class SimMarket:
-    """One binary market: its identifiers, its YES book and its last trade price.
-
-    `last_trade` is the venue's market-level value, as its v3 hash and initial books carry it:
-    the latest trade's price in the traded token's terms with three decimals ("" before any
-    trade), the same for both tokens.
-    """
-
-    index: int
-    condition_id: str
-    gamma_id: str
-    question_id: str
-    question: str
-    slug: str
-    yes_id: str
-    no_id: str
-    end_date: str
-    book: SimBook
-    volume_cents: int
-    last_trade: str
-    book_from_ms: int = 0
-    closed_ms: int | None = None
-    yes_won: bool | None = None
-    uma_status: str = ""
-
-    def token_ids(self) -> tuple[str, str]:
-        """(YES token id, NO token id)."""
-        return self.yes_id, self.no_id
-
-    @property
-    def description(self) -> str:
-        """The market's description text, as Gamma and the CLOB show it."""
-        return f"Simulated market {self.index}; resolves to Yes or No."
 
 
 class Exchange:
@@ -125,12 +92,12 @@ class Exchange:
 
     def _new_market(self, seed: int, index: int, fine_tick_ratio: float) -> SimMarket:
         tick = FINE_TICK if self._rng.random() < fine_tick_ratio else COARSE_TICK
-        yes_id, no_id = _token_id(seed, index, "yes"), _token_id(seed, index, "no")
+        yes_id, no_id = token_id(seed, index, "yes"), token_id(seed, index, "no")
         return SimMarket(
             index=index,
-            condition_id=f"0x{_digest(seed, index, 'condition'):064x}",
+            condition_id=f"0x{digest(seed, index, 'condition'):064x}",
             gamma_id=str(500_000 + 7 * index + seed % 1000),
-            question_id=f"0x{_digest(seed, index, 'question'):064x}",
+            question_id=f"0x{digest(seed, index, 'question'):064x}",
             question=f"Will simulated event #{index} happen?",
             slug=f"sim-{seed}-event-{index}",
             yes_id=yes_id,
@@ -189,12 +156,12 @@ class Exchange:
     def snapshot(self, asset_id: str, now_ms: int, *, initial: bool = True) -> Message:
         """A WS `book` message for a token; `initial` adds tick_size and last_trade_price."""
         market, yes = self._tokens[asset_id]
-        return self._book_message(market, yes, str(now_ms), initial=initial)
+        return book_message(market, yes, str(now_ms), initial=initial)
 
     def rest_book(self, asset_id: str, now_ms: int) -> Message:
         """The CLOB `GET /book` body for a token (same level order and hash as the WS book)."""
         market, yes = self._tokens[asset_id]
-        message = self._book_message(market, yes, str(now_ms), initial=True)
+        message = book_message(market, yes, str(now_ms), initial=True)
         del message["event_type"]
         message |= {"min_order_size": MIN_ORDER_SIZE, "neg_risk": False}
         return message
@@ -214,7 +181,7 @@ class Exchange:
         market = self._conditions.get(condition_id)
         if market is None or now_ms < market.book_from_ms:
             return None
-        return lifecycle.clob_market(market, self._yes_price(market))
+        return lifecycle.clob_market(market, yes_price(market))
 
     # ---- life cycle ----------------------------------------------------------------------
 
@@ -251,7 +218,7 @@ class Exchange:
         if market.closed_ms is not None:
             raise ValueError(f"market {condition_id} is already resolved")
         if yes_wins is None:
-            yes_wins = _digest(self._seed, market.index, "winner") % 2 == 0
+            yes_wins = digest(self._seed, market.index, "winner") % 2 == 0
         market.closed_ms = now_ms
         market.yes_won = yes_wins
         market.uma_status = uma_status
@@ -270,41 +237,9 @@ class Exchange:
             self._upcoming.remove(market)
             self._live.append(market)
 
-    def _yes_price(self, market: SimMarket) -> str:
-        book = market.book
-        # The mid is exact in half ticks of 1/1000, i.e. in 1/2000: format it with integer math.
-        return _format_fraction(book.best_bid() + book.best_ask(), 2000)
-
     def gamma_market(self, market: SimMarket) -> Message:
         """One market in Gamma `/markets` shape (built on demand: O(levels) for its prices)."""
-        book = market.book
-        bid, ask = book.best_bid(), book.best_ask()
-        gamma: Message = {
-            "id": market.gamma_id,
-            "question": market.question,
-            "conditionId": market.condition_id,
-            "questionID": market.question_id,
-            "slug": market.slug,
-            "description": market.description,
-            "endDate": market.end_date,
-            "outcomes": json.dumps(["Yes", "No"]),
-            "outcomePrices": json.dumps(
-                [self._yes_price(market), _format_fraction(2 * UNITS - bid - ask, 2000)]
-            ),
-            "clobTokenIds": json.dumps([market.yes_id, market.no_id]),
-            "volume": format_size(market.volume_cents),
-            **gamma_flags(market),
-            "acceptingOrders": True,
-            "enableOrderBook": True,
-            "negRisk": False,
-            "orderPriceMinTickSize": float(TICK_TEXT[book.tick]),
-            "orderMinSize": int(MIN_ORDER_SIZE),
-            "bestBid": float(format_price(bid, book.tick)),
-            "bestAsk": float(format_price(ask, book.tick)),
-        }
-        if market.closed_ms is not None:
-            lifecycle.close_gamma_market(gamma, market)
-        return gamma
+        return gamma_market(market)
 
     # ---- events --------------------------------------------------------------------------
 
@@ -330,7 +265,7 @@ class Exchange:
             if trade is not None:
                 return trade
         is_bid, price = market.book.random_change(self._rng)
-        return [self._price_change(market, timestamp, is_bid, price)]
+        return [price_change(market, timestamp, is_bid, price)]
 
     def _trade(self, market: SimMarket, timestamp: str) -> list[Message] | None:
         book = market.book
@@ -365,11 +300,11 @@ class Exchange:
         self.trades_sent.append(dict(trade))
         # As the venue: the trade's price_change (already hashing the new last trade price)
         # reaches the feed before the trade itself.
-        messages = [self._price_change(market, timestamp, consumes_bid, price), trade]
+        messages = [price_change(market, timestamp, consumes_bid, price), trade]
         if self._rng.random() < self.book_after_trade_ratio:
             messages += [
-                self._book_message(market, True, timestamp, initial=False),
-                self._book_message(market, False, timestamp, initial=False),
+                book_message(market, True, timestamp, initial=False),
+                book_message(market, False, timestamp, initial=False),
             ]
         return messages
 
@@ -390,80 +325,9 @@ class Exchange:
         ]
         return [
             *changes,
-            self._book_message(market, True, timestamp, initial=False),
-            self._book_message(market, False, timestamp, initial=False),
+            book_message(market, True, timestamp, initial=False),
+            book_message(market, False, timestamp, initial=False),
         ]
-
-    def _price_change(self, market: SimMarket, timestamp: str, is_bid: bool, price: int) -> Message:
-        size = market.book.side(is_bid).get(price, 0)
-        return {
-            "event_type": "price_change",
-            "market": market.condition_id,
-            "price_changes": [
-                self._entry(market, True, timestamp, "BUY" if is_bid else "SELL", price, size),
-                self._entry(
-                    market, False, timestamp, "SELL" if is_bid else "BUY", UNITS - price, size
-                ),
-            ],
-            "timestamp": timestamp,
-        }
-
-    def _entry(
-        self, market: SimMarket, yes: bool, timestamp: str, side: str, price: int, size: int
-    ) -> Message:
-        book = market.book
-        bids, asks = book.wire_levels(yes)
-        best_bid, best_ask = book.token_top(yes)
-        return {
-            "asset_id": market.yes_id if yes else market.no_id,
-            "price": format_price(price, book.tick),
-            "size": format_size(size),
-            "side": side,
-            "hash": self._hash(market, yes, timestamp, bids, asks),
-            "best_bid": best_bid,
-            "best_ask": best_ask,
-        }
-
-    def _book_message(
-        self, market: SimMarket, yes: bool, timestamp: str, *, initial: bool
-    ) -> Message:
-        asset_id = market.yes_id if yes else market.no_id
-        bids, asks = market.book.wire_levels(yes)
-        message: Message = {
-            "event_type": "book",
-            "market": market.condition_id,
-            "asset_id": asset_id,
-            "timestamp": timestamp,
-            "hash": self._hash(market, yes, timestamp, bids, asks),
-            "bids": [{"price": p, "size": s} for p, s in bids],
-            "asks": [{"price": p, "size": s} for p, s in asks],
-        }
-        if initial:
-            message["tick_size"] = TICK_TEXT[market.book.tick]
-            message["last_trade_price"] = market.last_trade
-        return message
-
-    def _hash(
-        self,
-        market: SimMarket,
-        yes: bool,
-        timestamp: str,
-        bids: list[tuple[str, str]],
-        asks: list[tuple[str, str]],
-    ) -> str:
-        asset_id = market.yes_id if yes else market.no_id
-        return book_hash(
-            "v3",
-            market=market.condition_id,
-            asset_id=asset_id,
-            timestamp=timestamp,
-            bids_ascending=bids,
-            asks_descending=asks,
-            min_order_size=MIN_ORDER_SIZE,
-            tick_size=TICK_TEXT[market.book.tick],
-            neg_risk=False,
-            last_trade_price=market.last_trade,
-        )
 
     # ---- framing -------------------------------------------------------------------------
 
@@ -508,21 +372,5 @@ class Exchange:
         return frames
 
 
-def gamma_flags(market: SimMarket) -> dict[str, bool]:
-    """Gamma's `active`, `closed` and `archived` for a market (`active` stays true after close)."""
-    return {"active": True, "closed": market.closed_ms is not None, "archived": False}
-
-
 def _messages(frame: Message | list[Message]) -> list[Message]:
     return frame if isinstance(frame, list) else [frame]
-
-
-def _format_fraction(numerator: int, denominator: int) -> str:
-    # Exact decimal of numerator/denominator for denominators of the form 2^a * 5^b.
-    whole, rest = divmod(numerator, denominator)
-    digits = ""
-    while rest and len(digits) < 8:
-        rest *= 10
-        digit, rest = divmod(rest, denominator)
-        digits += str(digit)
-    return f"{whole}.{digits}" if digits else str(whole)

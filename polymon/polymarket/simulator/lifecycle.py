@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from polymon.polymarket.simulator.book import TICK_TEXT
 
 if TYPE_CHECKING:
-    from polymon.polymarket.simulator.exchange import SimMarket
+    from polymon.polymarket.simulator.market import SimMarket
 
 Message = dict[str, Any]
 OUTCOMES = ("Yes", "No")

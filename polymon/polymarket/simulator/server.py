@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final
@@ -23,6 +22,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from polymon.clock import wall_ms
 from polymon.config import SimulatorConfig
 from polymon.polymarket.simulator.app import create_app
 from polymon.polymarket.simulator.exchange import Exchange, Message, SimMarket, encode_frame
@@ -33,11 +33,6 @@ DEFAULT_QUEUE_FRAMES: Final = 4096
 # Behind by more than this (a stalled host), the generator skips events rather than bursting.
 _MAX_BACKLOG_SECS: Final = 1.0
 _log = logging.getLogger(__name__)
-
-
-def wall_clock_ms() -> int:
-    """Unix time in milliseconds: the venue's timestamp unit."""
-    return time.time_ns() // 1_000_000
 
 
 def build_exchange(cfg: SimulatorConfig) -> Exchange:
@@ -73,7 +68,7 @@ class Simulator:
         exchange: Exchange,
         *,
         flood_frames: Sequence[str] | None = None,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_ms,
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
     ) -> None:
         self.cfg = cfg
@@ -264,7 +259,7 @@ async def run_simulator(
     *,
     exchange: Exchange | None = None,
     flood_frames: Sequence[str] | None = None,
-    clock_ms: Callable[[], int] = wall_clock_ms,
+    clock_ms: Callable[[], int] = wall_ms,
     queue_frames: int = DEFAULT_QUEUE_FRAMES,
     task_status: trio.TaskStatus[Simulator] = trio.TASK_STATUS_IGNORED,
 ) -> None:
