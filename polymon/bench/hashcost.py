@@ -12,7 +12,7 @@ import random
 import time
 
 from polymon.core.bookhash import book_hash
-from polymon.core.model import Arrival, AssetMeta
+from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy, ShardState
 from polymon.polymarket.dispatch import SIDES
 
@@ -62,7 +62,7 @@ def _run(
     on_level = state.on_level
     start = time.process_time()
     for side, price, size, ts, venue_hash in updates:
-        on_level(_ASSET, SIDES[side], price, size, Arrival(_MARKET, ts, 1.0, 0), venue_hash)
+        on_level(_ASSET, SIDES[side], price, size, (_MARKET, ts, 1.0, 0), venue_hash)
     cpu = time.process_time() - start
     if hash_mode != "off" and state.counts["hash_ok"] != len(updates):
         raise RuntimeError(f"hash bench input did not verify: {dict(state.counts)}")

@@ -232,7 +232,7 @@ class ShardState(BookRows, HashChecks):
         book waits for a snapshot. Raises BadNumber (before changing anything) for an
         unparseable price or size, or a side that is neither. This is the hot path: O(log n).
         """
-        timestamp_ms, now, wall_us = at.timestamp_ms, at.now, at.wall_us
+        market, timestamp_ms, now, wall_us = at
         if self._pending:
             self._settle(now, wall_us)
         state = self.assets.get(asset_id)
@@ -243,21 +243,23 @@ class ShardState(BookRows, HashChecks):
         if phase is _AWAITING or phase is _EPOCH:
             self.counts["skipped_awaiting_snapshot"] += 1
             return
-        side_code = side
-        if side_code != BID and side_code != ASK:
-            raise BadNumber(f"side {side_code!r} is neither bid nor ask")
+        book = state.book
+        if side == BID:
+            best_before = book.best_bid
+        elif side == ASK:
+            best_before = book.best_ask
+        else:
+            raise BadNumber(f"side {side!r} is neither bid nor ask")
         price = cached_price(price_text)
         if price is None:
             price = parse_price(price_text)
         size = parse_size(size_text)
-        book = state.book
-        best_before = book.best_bid if side_code == BID else book.best_ask
-        previous = book.set_level(side_code, price, price_text, size_text, size)
-        best_after = book.best_bid if side_code == BID else book.best_ask
+        previous = book.set_level(side, price, price_text, size_text, size)
+        best_after = book.best_bid if side == BID else book.best_ask
         self.level_updates += 1
         self.seq += 1
         self.out.levels.append(
-            (asset_id, state.market or at.market, timestamp_ms, wall_us, side_code, price,
+            (asset_id, state.market or market, timestamp_ms, wall_us, side, price,
              size_text, size, previous, self.seq)
         )  # fmt: skip
         state.last_update = now
@@ -271,7 +273,7 @@ class ShardState(BookRows, HashChecks):
         if phase is _RESYNCING:
             check_top = False
             if len(state.buffer) < policy.resync_buffer_messages:
-                state.buffer.append((timestamp_ms, side_code, (price, price_text, size_text, size)))
+                state.buffer.append((timestamp_ms, side, (price, price_text, size_text, size)))
             else:
                 self.counts["resync_buffer_full"] += 1
         elif venue_hash and policy.hash_mode != "off":
@@ -290,7 +292,7 @@ class ShardState(BookRows, HashChecks):
                 self._suspect(state, "crossed", policy.mode, now, wall_us, "after delta")
         if state.watched:
             self.triggers.on_level(
-                asset_id, side_code, price, size, previous, timestamp_ms, wall_us, now, book
+                asset_id, side, price, size, previous, timestamp_ms, wall_us, now, book
             )
         # The top of book moved only if this side's best moved or its size changed.
         if best_after != best_before or price == best_after:

@@ -38,7 +38,7 @@ def apply_message(state: ShardState, msg: Message, now: float, wall_us: int) -> 
     `new_market` and `market_resolved` are lifecycle events: the caller routes them.
     """
     if type(msg) is PriceChange:
-        at = Arrival(msg.market, parse_timestamp_ms(msg.timestamp), now, wall_us)
+        at: Arrival = (msg.market, parse_timestamp_ms(msg.timestamp), now, wall_us)
         on_level = state.on_level
         sides = SIDES
         if msg.price_changes is not None:

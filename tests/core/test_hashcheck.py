@@ -10,7 +10,7 @@ from typing import Any
 
 from polymon.core.book import BID
 from polymon.core.bookhash import Recipe, book_hash
-from polymon.core.model import Arrival, AssetMeta
+from polymon.core.model import AssetMeta
 from polymon.core.shard import HASH_SETTLE_SECS, Policy, ShardState
 from polymon.polymarket.dispatch import EMPTY_ASK, EMPTY_BID, SIDES
 from polymon.polymarket.simulator.exchange import Exchange
@@ -60,7 +60,7 @@ class Venue:
             SIDES[side],
             price,
             size,
-            Arrival("", ts, kw.get("now", 0.0), ts),
+            ("", ts, kw.get("now", 0.0), ts),
             venue_hash,
             **kw.get("bbo", {}),
         )
@@ -97,7 +97,7 @@ def test_auto_detects_the_2024_timestamp_slack_from_deltas() -> None:
     assert state.hashes.status().timestamp_slack_ms == 0
     # The 2024 server hashed deltas a few ms before the timestamp it sent.
     venue.bids["0.46"] = "3"
-    state.on_level(YES, BID, "0.46", "3", Arrival("", 1010, 0.0, 1), venue.hash(1003))
+    state.on_level(YES, BID, "0.46", "3", ("", 1010, 0.0, 1), venue.hash(1003))
     assert state.counts["hash_ok"] == 1
     assert state.hashes.status().timestamp_slack_ms == 15
 
@@ -139,7 +139,7 @@ def test_misses_on_many_assets_unlock_the_recipe_instead_of_a_gap_on_every_asset
                 bb, ba = entry["best_bid"], entry["best_ask"]
                 state.on_level(
                     entry["asset_id"], SIDES[entry["side"]], entry["price"], entry["size"],
-                    Arrival("", t, i * 0.01, t), "f" * 40, None if bb == EMPTY_BID else bb,
+                    ("", t, i * 0.01, t), "f" * 40, None if bb == EMPTY_BID else bb,
                     None if ba == EMPTY_ASK else ba,
                 )  # fmt: skip
     status = state.hashes.status()
@@ -195,7 +195,7 @@ def test_a_held_miss_is_decided_at_the_assets_next_burst_or_after_a_while() -> N
     venue.book(other, 1000)
     venue.bids["0.30"] = "1"
     venue.change(other, "BUY", "0.41", "2", 1001, now=5.0)
-    other.on_level(NO, BID, "0.5", "1", Arrival("", 1001, 5.0 + HASH_SETTLE_SECS, 9))  # no book
+    other.on_level(NO, BID, "0.5", "1", ("", 1001, 5.0 + HASH_SETTLE_SECS, 9))  # no book
     assert [g.reason for g in other.out.gaps] == ["hash_mismatch"]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from polymon.core.asset import ROW_STREAMS, ShardOutput, trade_id
 from polymon.core.book import ASK, BID
-from polymon.core.model import Arrival, AssetMeta, BookStatus, GapEvent, Phase
+from polymon.core.model import AssetMeta, BookStatus, GapEvent, Phase
 from polymon.core.shard import Policy, ShardState
 from polymon.errors import BadNumber
 from polymon.polymarket.dispatch import NO_SIDE, SIDES
@@ -70,7 +70,7 @@ def delta(
         SIDES.get(side, NO_SIDE),  # the wire's word, as the venue adapter converts it
         price,
         size,
-        Arrival(MARKET, ts, now, wall(now)),
+        (MARKET, ts, now, wall(now)),
         best_bid=best_bid,
         best_ask=best_ask,
     )

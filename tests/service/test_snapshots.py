@@ -12,7 +12,7 @@ import trio.testing
 from polymon.config import Config, StorageConfig
 from polymon.core.asset import SnapshotRow
 from polymon.core.book import BID
-from polymon.core.model import Arrival, AssetMeta
+from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy
 from polymon.polymarket.feed import FeedActivity
 from polymon.service import snapshots
@@ -42,7 +42,7 @@ async def test_only_changed_books_in_paced_slices_and_every_book_once_a_keyframe
     job = Snapshotter(shards, cfg)
     changed = [f"0{i:05d}" for i in range(0, 300, 3)]  # 100 books of shard 0
     for asset in changed:
-        shards[0].state.on_level(asset, BID, "0.30", "1", Arrival("", 1001, 1.0, 0))
+        shards[0].state.on_level(asset, BID, "0.30", "1", ("", 1001, 1.0, 0))
     shards[0].state.out.drain()
     puts: list[tuple[float, list[SnapshotRow]]] = []
 
