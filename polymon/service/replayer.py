@@ -23,6 +23,7 @@ from typing import Final
 
 import msgspec
 
+from polymon.core.asset import ROW_STREAMS
 from polymon.core.backtest import BacktestTally
 from polymon.core.book import ASK, BID
 from polymon.core.shard import Policy, ShardState
@@ -39,7 +40,6 @@ EventSink = Callable[[list[TriggerEvent]], None]
 _decode_rest = msgspec.json.Decoder(RestBook).decode
 _decode_trigger = msgspec.json.Decoder(Trigger).decode
 _encode = msgspec.json.Encoder().encode
-_ROW_KINDS: Final = ("bbo", "levels", "trades", "gaps", "snapshots")
 _MAX_TICKS_PER_GAP: Final = 1_000_000  # beyond (14 h of silence) the flush clock jumps
 
 
@@ -244,7 +244,7 @@ class Replayer:
         self._now, self._wall_us = now, wall_us
         counting = wall_us * 1000 >= self.emit_from_ns
         drained: tuple[Sequence[object], ...] = shard.state.out.drain()
-        for name, rows in zip(_ROW_KINDS, drained, strict=True):
+        for name, rows in zip(ROW_STREAMS, drained, strict=True):
             if rows and counting:
                 self.rows[name] += len(rows)
                 self._rows_digest.update(_encode(rows))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx
 import trio
 
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.shard import ShardState
 from polymon.errors import InvalidInput, VenueError
@@ -20,7 +21,7 @@ from polymon.polymarket.dispatch import apply_snapshot
 from polymon.polymarket.recording.records import encode_json
 from polymon.polymarket.recording.writer import Recorder
 from polymon.polymarket.rest import fetch_books
-from polymon.service.shards import Tagged, wall_us
+from polymon.service.shards import Tagged
 
 
 class Resyncer:

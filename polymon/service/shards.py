@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 import random
 import zlib
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import trio
 
-from polymon.clock import wall_us as wall_us  # re-exported: service modules import it from here
+from polymon.clock import wall_us
 from polymon.config import Config
 from polymon.core.asset import ROW_STREAMS
-from polymon.core.model import AssetMeta, GapEvent
+from polymon.core.model import AssetMeta
 from polymon.core.shard import Policy, ShardState
 from polymon.core.triggers import Trigger
 from polymon.polymarket.feed import Connection, FeedActivity
@@ -164,7 +163,6 @@ class Shard:
         activity: FeedActivity,
         lifecycle: LifecycleSink | None = None,
         rng: random.Random | None = None,
-        gap_log: deque[GapEvent] | None = None,
         on_fired: FiredSink | None = None,
         recorder: Recorder | None = None,
         pacer: OpenPacer | None = None,
@@ -180,7 +178,6 @@ class Shard:
         self.sinks = sinks.outlets(index)
         self.activity = activity
         self.rng = rng or random.Random()
-        self.gap_log = gap_log if gap_log is not None else deque(maxlen=1000)
         self.connections: list[Connection] = []
         pm = cfg.polymarket
         self.pacer = pacer or OpenPacer(pm.connection_open_batch, pm.connection_stagger_secs)
@@ -254,7 +251,6 @@ class Shard:
         """Hand everything the shard produced since the last flush to the sinks; O(1) each."""
         sinks = self.sinks
         out = self.state.out
-        self.gap_log.extend(out.gaps)
         for outlet, rows in zip(sinks.rows.values(), out.drain(), strict=True):
             outlet.put(rows)
         now = trio.current_time()
