@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from polymon.core.timeunits import DAY_US
 from polymon.core.triggers import TriggerEvent
 
 BACKTEST_TRIGGER_ID = "trig_backtest"
 """The id a backtested trigger runs under (its events carry it)."""
-_DAY_US = 86_400_000_000
 RECORDING_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,110}\.ndjson\.gz$"
 """A closed recording's file name: no path separators, no leading dot (what the API takes)."""
 
@@ -61,7 +61,7 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
 
 def utc_day(wall_us: int) -> str:
     """The UTC date (YYYY-MM-DD) of a wall time in µs since the epoch."""
-    return datetime.fromtimestamp((wall_us // _DAY_US) * 86_400, UTC).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp((wall_us // DAY_US) * 86_400, UTC).strftime("%Y-%m-%d")
 
 
 class BacktestTally:
@@ -99,7 +99,7 @@ class BacktestTally:
     ) -> BacktestResult:  # fmt: skip
         """The counts so far as a result."""
         per_day = [
-            DayCount(day=utc_day(day * _DAY_US), fired=f, suppressed=s)
+            DayCount(day=utc_day(day * DAY_US), fired=f, suppressed=s)
             for day, (f, s) in sorted(self._days.items())
         ]
         return BacktestResult(
@@ -109,7 +109,7 @@ class BacktestTally:
         )  # fmt: skip
 
     def _day(self, wall_us: int) -> list[int]:
-        day = wall_us // _DAY_US
+        day = wall_us // DAY_US
         counts = self._days.get(day)
         if counts is None:
             counts = self._days[day] = [0, 0]

@@ -14,7 +14,9 @@ from decimal import Decimal, InvalidOperation
 from polymon.errors import BadNumber
 
 PRICE_SCALE = 1_000_000
-_DECIMALS = 6
+"""Units per 1: prices, sizes, percentages and multipliers are integers of 1e-6."""
+PRICE_DECIMALS = 6
+_DECIMALS = PRICE_DECIMALS
 MAX_PRICE_UNITS = PRICE_SCALE
 _CACHE_LIMIT = 200_000
 _INF = math.inf  # a global, not an attribute lookup per size parsed

@@ -28,13 +28,13 @@ from polymon.core.backtest import (
     RecordingFile,
 )
 from polymon.core.prices import parse_price, parse_size
+from polymon.core.timeunits import DAY_US
 from polymon.core.triggers import Trigger, TriggerSpec, TriggerTable, stamp
 from polymon.errors import BadRequest, InvalidInput, Unavailable
 from polymon.polymarket.recording.files import list_recordings, resolve
 from polymon.polymarket.recording.reader import read_records
 from polymon.service.replay import drive, recording_paths
 from polymon.service.replayer import Replayer
-from polymon.storage.sql import DAY_US
 from polymon.storage.store import Store
 from polymon.storage.ticks import bbo_ticks
 

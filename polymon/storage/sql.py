@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+from polymon.core.timeunits import DAY_US, HOUR_US, SECOND_US
 from polymon.errors import BadRequest
 
-SECOND_US: Final = 1_000_000
-HOUR_US: Final = 3600 * SECOND_US
-DAY_US: Final = 24 * HOUR_US
+__all__ = ["DAY_US", "HOUR_US", "SECOND_US"]  # re-exported for the queries
 
 INTERVALS: Final = {"1m": 60, "5m": 300}
 """OHLC intervals and their length in seconds."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-SCALE = 1_000_000
-"""Units per 1 (price, size, percent or multiplier)."""
-_DECIMALS = 6
+from polymon.core.prices import PRICE_DECIMALS as _DECIMALS
+from polymon.core.prices import PRICE_SCALE as SCALE
+
+__all__ = ["SCALE"]  # units per 1 (price, size, percent or multiplier): core.prices' scale
 
 
 def check_range(

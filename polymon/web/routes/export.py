@@ -14,6 +14,7 @@ from quart import Blueprint, Response
 
 from polymon.clock import wall_us
 from polymon.core.history import Quality
+from polymon.core.timeunits import DAY_US
 from polymon.errors import BadRequest
 from polymon.web.backend import Rows
 from polymon.web.context import Context
@@ -21,7 +22,6 @@ from polymon.web.http import json_response, parse_time_us, query
 from polymon.web.models.export import AssetList, AssetsQuery, ExportQuery, QualityQuery
 from polymon.web.openapi import api
 
-DAY_US = 86_400_000_000
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
