@@ -119,18 +119,10 @@ class LatencyTotals(msgspec.Struct, frozen=True, kw_only=True):
     fired: int
 
 
-class ShardLatency(msgspec.Struct, frozen=True, kw_only=True):
+class ShardLatency(LatencyTotals, frozen=True, kw_only=True):
     """`LatencyTotals` of one shard."""
 
     shard: int
-    frames: int
-    samples: int
-    p50_us: float | None
-    p95_us: float | None
-    p99_us: float | None
-    max_us: float | None
-    triggers: int
-    fired: int
 
 
 class DoMetrics(msgspec.Struct, frozen=True, kw_only=True):
